@@ -1,0 +1,57 @@
+# Holdfast: two commands for a newcomer.
+#   make run   installs what is missing, builds, serves on http://127.0.0.1:8080
+#   make test  installs what is missing, builds, runs every test suite
+# Both are idempotent: a second run skips what is already in place.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+DATA_DIR ?= ./holdfast-data
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+VENV := .venv
+BINARY := .build/debug/holdfast
+
+.PHONY: help run test build build-tests setup-run setup-test test-swift test-e2e lint format clean
+
+help:
+	@echo "make run    - install what is missing, build, serve on http://$(HOST):$(PORT) (data in $(DATA_DIR))"
+	@echo "make test   - install what is missing, build, run Swift, PostgreSQL contract and end-to-end tests"
+	@echo "make lint   - check formatting with swift format"
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+build:
+	swift build --product holdfast
+
+build-tests:
+	swift build --build-tests
+
+run: setup-run build
+	$(BINARY) serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+# The Swift tests and the e2e suite share one throwaway PostgreSQL cluster, started and
+# stopped by scripts/pg-cluster.sh; HOLDFAST_TEST_POSTGRES_URL points at it.
+test: setup-test build-tests
+	@scripts/pg-cluster.sh run -- $(MAKE) --no-print-directory test-swift test-e2e
+
+test-swift:
+	swift test --skip-build
+
+test-e2e:
+	$(VENV)/bin/python -m pytest e2e -v $(PYTEST_ARGS)
+
+lint:
+	swift format lint --strict --recursive Package.swift Sources Tests
+
+format:
+	swift format --in-place --recursive Package.swift Sources Tests
+
+clean:
+	rm -rf .build e2e/artifacts

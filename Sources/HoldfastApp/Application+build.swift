@@ -1,0 +1,123 @@
+import Foundation
+import HoldfastCore
+import HoldfastHTTP
+import HoldfastStore
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// The version this binary reports.
+public let holdfastVersion = "0.1.0"
+
+/// A built server, ready to run, and what its first start created.
+public struct HoldfastServer {
+    public var application: Application<RouterResponder<AppRequestContext>>
+    /// Set on the first start of an installation: the operator credentials to show once.
+    public var firstOperator: Accounts.FirstOperator?
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        try await self.application.runService()
+    }
+}
+
+extension PrometheusCollectorRegistry {
+    /// A registry that also receives every swift-metrics metric of the process (HTTP
+    /// requests included). The global metrics system can be bootstrapped once per process,
+    /// so only `serve` calls this; tests use a private registry.
+    public static func bootstrapGlobal() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+}
+
+/// The composition root: turns a configuration into a running-ready application.
+///
+/// Used by `holdfast serve` and by the tests, so both exercise the same wiring.
+/// - Parameters:
+///   - onListening: called with the base URL once the socket is bound (with port 0, the real port).
+///   - metrics: the registry `/metrics` shows; the caller decides whether it is also the global one.
+public func buildServer(
+    _ configuration: HoldfastConfiguration,
+    logger: Logger,
+    metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    now: @escaping @Sendable () -> Date = { Date() },
+    onListening: @escaping @Sendable (String) async -> Void = { _ in }
+) async throws -> HoldfastServer {
+    let database = try await openDatabase(configuration, logger: logger)
+    do {
+        let repositories = Repositories.sql(database)
+        let authenticator = Authenticator(configuration: configuration.authentication, repositories: repositories, now: now)
+        let accounts = Accounts(repositories: repositories, authenticator: authenticator, now: now)
+        let firstOperator = try await accounts.ensureOperator()
+
+        metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
+            .set(Int64(1))
+        let router = try await buildRouter(
+            HTTPDependencies(
+                repositories: repositories,
+                authenticator: authenticator,
+                now: now,
+                secureCookies: configuration.http.secureCookies,
+                health: { await database.isReachable() },
+                metrics: { metrics.emitToString() },
+                logger: logger
+            )
+        )
+        let host = configuration.http.host
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: configuration.http.port), serverName: "holdfast"),
+            services: [
+                DatabaseService(database: database),
+                AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
+            ],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.http.port
+                await onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+            },
+            logger: logger
+        )
+        return HoldfastServer(application: application, firstOperator: firstOperator)
+    } catch {
+        await database.close()
+        throw error
+    }
+}
+
+/// Owns the database pool for the server's lifetime and closes it last on shutdown.
+///
+/// Services stop in reverse order of start, so listing this first means requests in flight
+/// finish before the pool goes away.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.database.close()
+    }
+}
+
+/// Removes expired sign-ins every hour so the token table does not grow without bound.
+struct AccessTokenSweeper: Service {
+    let repositories: Repositories
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let removed = try await self.repositories.accessTokens.deleteExpired(before: self.now())
+                if removed > 0 {
+                    self.logger.debug("expired sign-ins removed", metadata: ["count": "\(removed)"])
+                }
+            } catch {
+                self.logger.warning("could not remove expired sign-ins", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import HoldfastHTTP
+import HoldfastStore
+
+/// Everything `holdfast serve` can be told, with the embedded defaults.
+///
+/// Filled once, at the composition root, from the command line; library targets receive
+/// the parts they need and never read flags or the environment themselves.
+public struct HoldfastConfiguration: Sendable {
+    public struct HTTP: Sendable {
+        public var host = "127.0.0.1"
+        /// `0` picks a free port; the chosen one is announced on stdout.
+        public var port = 8080
+        /// Mark the session cookie `Secure`; set it when a TLS proxy fronts the server.
+        public var secureCookies = false
+
+        public init() {}
+    }
+
+    /// Holds the database, the workspaces, the backups and the mail outbox by default.
+    public var dataDirectory = "./holdfast-data"
+    /// `nil` means the SQLite file `holdfast.sqlite` in the data directory.
+    public var database: DatabaseLocation?
+    public var http = HTTP()
+    public var authentication = Authenticator.Configuration()
+
+    public init() {}
+
+    /// The database actually used.
+    public var resolvedDatabase: DatabaseLocation {
+        self.database ?? .sqlite(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("holdfast.sqlite").path)
+    }
+}

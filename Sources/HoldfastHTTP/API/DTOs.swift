@@ -1,0 +1,76 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+
+/// A user as the API shows it (never the password hash).
+struct UserDTO: ResponseCodable, Equatable {
+    var id: String
+    var tenantId: String
+    var email: String
+    var name: String
+    var role: String
+    var createdAt: Date
+
+    init(_ user: User) {
+        self.id = user.id.description
+        self.tenantId = user.tenantID.description
+        self.email = user.email
+        self.name = user.name
+        self.role = user.role.rawValue
+        self.createdAt = user.createdAt
+    }
+}
+
+/// A tenant as the API shows it.
+struct TenantDTO: ResponseCodable, Equatable {
+    var id: String
+    var name: String
+    var slug: String
+    var timeZone: String
+    var graceSeconds: Int?
+    var createdAt: Date
+
+    init(_ tenant: Tenant) {
+        self.id = tenant.id.description
+        self.name = tenant.name
+        self.slug = tenant.slug
+        self.timeZone = tenant.timeZone
+        self.graceSeconds = tenant.graceSeconds
+        self.createdAt = tenant.createdAt
+    }
+}
+
+/// A list wrapped in an object, so fields (paging, totals) can be added without breaking clients.
+struct ListDTO<Item: Codable & Sendable>: ResponseCodable {
+    var items: [Item]
+}
+
+struct LoginRequest: Decodable {
+    var email: String
+    var password: String
+}
+
+struct LoginResponse: ResponseEncodable {
+    var token: String
+    var expiresAt: Date
+    var user: UserDTO
+    var tenant: TenantDTO?
+}
+
+struct MeResponse: ResponseEncodable {
+    var user: UserDTO
+    var tenant: TenantDTO?
+}
+
+struct CreateTenantRequest: Decodable {
+    var name: String
+    var slug: String
+    var timeZone: String?
+}
+
+struct CreateUserRequest: Decodable {
+    var email: String
+    var name: String?
+    var password: String
+    var role: String
+}

@@ -1,0 +1,51 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+
+extension Request {
+    /// Reads a JSON body of at most `context.maxUploadSize` bytes into `T`.
+    ///
+    /// Requires `Content-Type: application/json`, which also keeps other sites from posting
+    /// forms to the API with a visitor's cookie (a browser cannot send JSON cross-site
+    /// without a CORS preflight, which we never grant). Decoding failures become a 400 that
+    /// names the field at fault.
+    func decodeJSON<T: Decodable>(as type: T.Type, context: AppRequestContext) async throws -> T {
+        let contentType = self.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as JSON with 'Content-Type: application/json'.")
+        }
+        var request = self
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize / 1024) KiB.")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, code: "invalid_json", message: Self.describe(error))
+        } catch {
+            throw APIError(.badRequest, code: "invalid_json", message: "The body is not valid JSON.")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return "The field '\(field)' is missing."
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "The field '\(path(context.codingPath))' has the wrong type or is null."
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return "The field '\(path(context.codingPath))' is not valid: \(context.debugDescription)"
+        default:
+            return "The body is not valid JSON."
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+
+/// `/healthz`, `/metrics` and `/openapi.yaml`: for load balancers, Prometheus and API users.
+struct OperationsRoutes {
+    /// Answers whether the store can be queried right now.
+    let health: @Sendable () async -> Bool
+    /// Renders the Prometheus text exposition.
+    let metrics: @Sendable () async -> String
+    let openAPIDocument: ByteBuffer
+
+    func add(to router: Router<AppRequestContext>) {
+        router.get("healthz", use: self.healthz)
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: await self.metrics()))
+            )
+        }
+        router.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: self.openAPIDocument))
+        }
+    }
+
+    @Sendable func healthz(_ request: Request, context: AppRequestContext) async throws -> Response {
+        struct Health: Encodable {
+            var status: String
+            var database: String
+        }
+        let ok = await self.health()
+        let body = Health(status: ok ? "ok" : "degraded", database: ok ? "ok" : "unreachable")
+        var response = try JSONEncoder().encode(body).withUnsafeBytes { bytes in
+            Response(status: ok ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        response.headers[.contentType] = "application/json"
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+}

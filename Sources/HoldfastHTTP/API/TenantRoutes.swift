@@ -1,0 +1,78 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+import Logging
+
+/// Tenants and their users: `/tenants`, `/tenants/{slug}`, `/tenants/{slug}/users`.
+struct TenantRoutes {
+    let authenticator: Authenticator
+    let repositories: Repositories
+    let now: @Sendable () -> Date
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("tenants", use: self.listTenants)
+        group.post("tenants", use: self.createTenant)
+        group.get("tenants/:slug", use: self.getTenant)
+        group.get("tenants/:slug/users", use: self.listUsers)
+        group.post("tenants/:slug/users", use: self.createUser)
+    }
+
+    /// Operators see every tenant; everyone else sees their own.
+    @Sendable func listTenants(_ request: Request, context: AppRequestContext) async throws -> ListDTO<TenantDTO> {
+        let user = try context.requireUser()
+        let tenants: [Tenant]
+        if user.role == .operator {
+            tenants = try await self.repositories.tenants.list()
+        } else {
+            tenants = try await self.repositories.tenants.find(id: user.tenantID).map { [$0] } ?? []
+        }
+        return ListDTO(items: tenants.map(TenantDTO.init))
+    }
+
+    @Sendable func createTenant(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TenantDTO> {
+        let user = try context.requireUser()
+        try AccessPolicy.requireTenantCreation(by: user)
+        let body = try await request.decodeJSON(as: CreateTenantRequest.self, context: context)
+        let tenant = try Tenant.validated(name: body.name, slug: body.slug, timeZone: body.timeZone, createdAt: self.now())
+        try await self.repositories.tenants.create(tenant)
+        context.logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "tenant.slug": "\(tenant.slug)"])
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.slug)"], response: TenantDTO(tenant))
+    }
+
+    @Sendable func getTenant(_ request: Request, context: AppRequestContext) async throws -> TenantDTO {
+        let user = try context.requireUser()
+        let tenant = try await self.visibleTenant(context: context, user: user)
+        return TenantDTO(tenant)
+    }
+
+    @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> ListDTO<UserDTO> {
+        let caller = try context.requireUser()
+        let tenant = try await self.visibleTenant(context: context, user: caller)
+        try AccessPolicy.requireUserManagement(of: tenant, by: caller)
+        return ListDTO(items: try await self.repositories.users.list(tenantID: tenant.id).map(UserDTO.init))
+    }
+
+    @Sendable func createUser(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<UserDTO> {
+        let caller = try context.requireUser()
+        let tenant = try await self.visibleTenant(context: context, user: caller)
+        try AccessPolicy.requireUserManagement(of: tenant, by: caller)
+        let body = try await request.decodeJSON(as: CreateUserRequest.self, context: context)
+        let newUser = NewUser(email: body.email, name: body.name, password: body.password, role: body.role)
+        let user = try newUser.validated(tenantID: tenant.id, createdAt: self.now())
+        try AccessPolicy.requireGrant(of: user.role, by: caller)
+        let hash = try await self.authenticator.hash(password: body.password)
+        try await self.repositories.users.create(user, passwordHash: hash)
+        context.logger.info("user created", metadata: ["user.id": "\(user.id)", "tenant.id": "\(tenant.id)", "role": "\(user.role.rawValue)"])
+        return EditedResponse(status: .created, response: UserDTO(user))
+    }
+
+    /// The tenant named in the path, if the caller may know it exists; otherwise 404.
+    private func visibleTenant(context: AppRequestContext, user: User) async throws -> Tenant {
+        let slug = try context.parameters.require("slug")
+        guard let tenant = try await self.repositories.tenants.find(slug: slug) else {
+            throw CoreError.notFound("There is no tenant '\(slug)'.")
+        }
+        try AccessPolicy.requireVisibility(of: tenant, to: user)
+        return tenant
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+import Mustache
+
+/// The server-rendered portal: `/login`, `/` (home) and `/admin`.
+///
+/// Pages read data directly from the repositories and post changes through the JSON API
+/// with small scripts, so the API stays the one way to change anything.
+struct PortalRoutes {
+    let templates: MustacheLibrary
+    let repositories: Repositories
+
+    func add(to router: Router<AppRequestContext>) {
+        router.get("/", use: self.home)
+        router.get("login", use: self.login)
+        router.get("admin", use: self.admin)
+    }
+
+    @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+        if context.user != nil {
+            return .redirect(to: "/", type: .normal)
+        }
+        let next = request.uri.queryParameters.get("next").flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
+        return try self.render("login", LoginPage(page: PageChrome(title: "Sign in", user: nil), next: next))
+    }
+
+    @Sendable func home(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = context.user else { return Self.signInFirst(request) }
+        let chrome = try await self.chrome(title: "Your sessions", user: user)
+        return try self.render("home", HomePage(page: chrome))
+    }
+
+    @Sendable func admin(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = context.user else { return Self.signInFirst(request) }
+        let chrome = try await self.chrome(title: "Administration", user: user)
+        guard user.role == .operator || user.role == .tenantAdmin else {
+            return try self.render(
+                "message",
+                MessagePage(page: chrome, heading: "Not for your role", text: "Only tenant admins and operators can open the administration page."),
+                status: .forbidden
+            )
+        }
+        let tenants = user.role == .operator ? try await self.repositories.tenants.list() : []
+        let wanted = request.uri.queryParameters.get("tenant")
+        let selected: Tenant?
+        if user.role == .operator, let wanted {
+            selected = tenants.first { $0.slug == wanted }
+        } else {
+            selected = try await self.repositories.tenants.find(id: user.tenantID)
+        }
+        var users: [User] = []
+        if let selected {
+            users = try await self.repositories.users.list(tenantID: selected.id)
+        }
+        let grantable = Role.allCases.filter { (try? AccessPolicy.requireGrant(of: $0, by: user)) != nil }
+        let page = AdminPage(
+            page: chrome,
+            isOperator: user.role == .operator,
+            tenants: tenants.map { AdminPage.TenantRow(tenant: $0, selected: $0.id == selected?.id) },
+            selected: selected.map { AdminPage.TenantRow(tenant: $0, selected: true) },
+            users: users.map(AdminPage.UserRow.init),
+            roles: grantable.map(\.rawValue)
+        )
+        return try self.render("admin", page)
+    }
+
+    private func chrome(title: String, user: User) async throws -> PageChrome {
+        let tenant = try await self.repositories.tenants.find(id: user.tenantID)
+        return PageChrome(title: title, user: .init(user: user, tenant: tenant))
+    }
+
+    private func render(_ template: String, _ page: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        guard let html = self.templates.render(page, withTemplate: template) else {
+            throw APIError(.internalServerError, code: "internal", message: "The page template '\(template)' is missing.")
+        }
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+
+    private static func signInFirst(_ request: Request) -> Response {
+        let next = request.uri.path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? "/"
+        return .redirect(to: "/login?next=\(next)", type: .found)
+    }
+}
+
+/// What every page shows around its content: the title and who is signed in.
+struct PageChrome {
+    struct SignedIn {
+        var name: String
+        var email: String
+        var role: String
+        var tenantName: String
+        var canAdminister: Bool
+
+        init(user: User, tenant: Tenant?) {
+            self.name = user.name
+            self.email = user.email
+            self.role = user.role.rawValue
+            self.tenantName = tenant?.name ?? ""
+            self.canAdminister = user.role == .operator || user.role == .tenantAdmin
+        }
+    }
+
+    var title: String
+    var user: SignedIn?
+}
+
+struct LoginPage {
+    var page: PageChrome
+    var next: String
+}
+
+struct HomePage {
+    var page: PageChrome
+}
+
+struct MessagePage {
+    var page: PageChrome
+    var heading: String
+    var text: String
+}
+
+struct AdminPage {
+    struct TenantRow {
+        var name: String
+        var slug: String
+        var timeZone: String
+        var selected: Bool
+
+        init(tenant: Tenant, selected: Bool) {
+            self.name = tenant.name
+            self.slug = tenant.slug
+            self.timeZone = tenant.timeZone
+            self.selected = selected
+        }
+    }
+
+    struct UserRow {
+        var name: String
+        var email: String
+        var role: String
+        var createdAt: String
+
+        init(_ user: User) {
+            self.name = user.name
+            self.email = user.email
+            self.role = user.role.rawValue
+            self.createdAt = user.createdAt.formatted(.iso8601.year().month().day())
+        }
+    }
+
+    var page: PageChrome
+    var isOperator: Bool
+    var tenants: [TenantRow]
+    var selected: TenantRow?
+    var users: [UserRow]
+    var roles: [String]
+}

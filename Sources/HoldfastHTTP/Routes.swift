@@ -1,0 +1,73 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+import Logging
+import Mustache
+
+/// Everything the HTTP layer needs from the rest of the application.
+public struct HTTPDependencies: Sendable {
+    public var repositories: Repositories
+    public var authenticator: Authenticator
+    public var now: @Sendable () -> Date
+    /// Mark the session cookie `Secure` (set when served behind HTTPS).
+    public var secureCookies: Bool
+    public var health: @Sendable () async -> Bool
+    public var metrics: @Sendable () async -> String
+    public var logger: Logger
+
+    public init(
+        repositories: Repositories,
+        authenticator: Authenticator,
+        now: @escaping @Sendable () -> Date,
+        secureCookies: Bool,
+        health: @escaping @Sendable () async -> Bool,
+        metrics: @escaping @Sendable () async -> String,
+        logger: Logger
+    ) {
+        self.repositories = repositories
+        self.authenticator = authenticator
+        self.now = now
+        self.secureCookies = secureCookies
+        self.health = health
+        self.metrics = metrics
+        self.logger = logger
+    }
+}
+
+/// The folder of templates, styles, scripts and the OpenAPI document shipped with the binary.
+public let resourcesDirectory: URL = Bundle.module.bundleURL.appendingPathComponent("Resources")
+
+/// Builds the router with every route of the service.
+///
+/// Middleware order matters: errors are turned into JSON outermost, so that a failure
+/// anywhere (including authentication and unknown routes) has the same shape.
+public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    var quiet = dependencies.logger
+    quiet.logLevel = .warning
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: MetricsMiddleware())
+    router.add(
+        middleware: FileMiddleware(
+            resourcesDirectory.appendingPathComponent("public").path,
+            urlBasePath: "/static",
+            cacheControl: .init([(MediaType(type: .any), [.noCache])]),
+            logger: quiet
+        )
+    )
+    router.add(middleware: AuthenticationMiddleware(authenticator: dependencies.authenticator))
+
+    let openAPI = try Data(contentsOf: resourcesDirectory.appendingPathComponent("openapi.yaml"))
+    OperationsRoutes(health: dependencies.health, metrics: dependencies.metrics, openAPIDocument: ByteBuffer(bytes: openAPI))
+        .add(to: router)
+
+    let api = router.group("api/v1")
+    AuthRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, secureCookies: dependencies.secureCookies)
+        .add(to: api)
+    TenantRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now)
+        .add(to: api)
+
+    let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
+    PortalRoutes(templates: templates, repositories: dependencies.repositories).add(to: router)
+    return router
+}

@@ -1,0 +1,110 @@
+import Foundation
+import HoldfastCore
+import Synchronization
+
+/// Repositories kept in memory, for tests of code above the store. They obey the same
+/// contract suite as the SQL ones, so a test passing here means the same against SQL.
+public final class InMemoryStore: Sendable {
+    struct State {
+        var tenants: [Tenant.ID: Tenant] = [:]
+        var users: [User.ID: (user: User, hash: String)] = [:]
+        var tokens: [String: AccessToken] = [:]
+    }
+
+    let state = Mutex(State())
+
+    public init() {}
+
+    public var repositories: Repositories {
+        Repositories(
+            tenants: InMemoryTenantRepository(store: self),
+            users: InMemoryUserRepository(store: self),
+            accessTokens: InMemoryAccessTokenRepository(store: self)
+        )
+    }
+}
+
+struct InMemoryTenantRepository: TenantRepository {
+    let store: InMemoryStore
+
+    func create(_ tenant: Tenant) async throws {
+        try self.store.state.withLock { state in
+            guard !state.tenants.values.contains(where: { $0.slug == tenant.slug }) else {
+                throw CoreError.conflict("slug_taken", "The slug '\(tenant.slug)' is already taken; choose another.")
+            }
+            state.tenants[tenant.id] = tenant
+        }
+    }
+
+    func find(id: Tenant.ID) async throws -> Tenant? {
+        self.store.state.withLock { $0.tenants[id] }
+    }
+
+    func find(slug: String) async throws -> Tenant? {
+        self.store.state.withLock { $0.tenants.values.first { $0.slug == slug } }
+    }
+
+    func list() async throws -> [Tenant] {
+        self.store.state.withLock { $0.tenants.values.sorted { $0.slug < $1.slug } }
+    }
+}
+
+struct InMemoryUserRepository: UserRepository {
+    let store: InMemoryStore
+
+    func create(_ user: User, passwordHash: String) async throws {
+        try self.store.state.withLock { state in
+            guard state.tenants[user.tenantID] != nil else {
+                throw CoreError.notFound("There is no tenant with id \(user.tenantID).")
+            }
+            guard !state.users.values.contains(where: { $0.user.email == user.email }) else {
+                throw CoreError.conflict("email_taken", "A user with the e-mail '\(user.email)' already exists.")
+            }
+            state.users[user.id] = (user, passwordHash)
+        }
+    }
+
+    func find(id: User.ID) async throws -> User? {
+        self.store.state.withLock { $0.users[id]?.user }
+    }
+
+    func credentials(email: String) async throws -> (user: User, passwordHash: String)? {
+        self.store.state.withLock { state in
+            state.users.values.first { $0.user.email == email }.map { ($0.user, $0.hash) }
+        }
+    }
+
+    func list(tenantID: Tenant.ID) async throws -> [User] {
+        self.store.state.withLock { state in
+            state.users.values.map(\.user).filter { $0.tenantID == tenantID }.sorted { $0.email < $1.email }
+        }
+    }
+
+    func count(role: Role) async throws -> Int {
+        self.store.state.withLock { $0.users.values.filter { $0.user.role == role }.count }
+    }
+}
+
+struct InMemoryAccessTokenRepository: AccessTokenRepository {
+    let store: InMemoryStore
+
+    func create(_ token: AccessToken) async throws {
+        self.store.state.withLock { $0.tokens[token.digest] = token }
+    }
+
+    func find(digest: String) async throws -> AccessToken? {
+        self.store.state.withLock { $0.tokens[digest] }
+    }
+
+    func delete(digest: String) async throws {
+        _ = self.store.state.withLock { $0.tokens.removeValue(forKey: digest) }
+    }
+
+    func deleteExpired(before date: Date) async throws -> Int {
+        self.store.state.withLock { state in
+            let expired = state.tokens.filter { $0.value.expiresAt < date }.map(\.key)
+            expired.forEach { state.tokens[$0] = nil }
+            return expired.count
+        }
+    }
+}

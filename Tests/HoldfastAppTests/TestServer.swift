@@ -1,0 +1,104 @@
+import Foundation
+import HoldfastApp
+import HoldfastCore
+import HoldfastHTTP
+import HoldfastTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// A server on a fresh temporary data directory, with a clock the test moves.
+struct TestServer: Sendable {
+    let firstOperator: Accounts.FirstOperator
+    let clock: ManualClock
+    let dataDirectory: URL
+
+    /// Builds the real application (same composition root as `serve`) and runs `body`
+    /// against it in-process.
+    static func run(_ body: @escaping @Sendable (TestServer, any TestClientProtocol) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-app-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = HoldfastConfiguration()
+        configuration.dataDirectory = directory.path
+        configuration.authentication.bcryptCost = 4  // real bcrypt, cheapest cost: tests sign in often
+        let clock = ManualClock()
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let server = try await buildServer(configuration, logger: logger, now: { clock.now() })
+        let test = TestServer(firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory)
+        try await server.application.test(.router) { client in
+            try await body(test, client)
+        }
+    }
+}
+
+/// Decoded JSON with a forgiving, test-friendly accessor.
+struct JSON {
+    let value: Any?
+
+    init(_ buffer: ByteBuffer) {
+        self.value = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+    }
+
+    private init(value: Any?) {
+        self.value = value
+    }
+
+    subscript(_ key: String) -> JSON { JSON(value: (self.value as? [String: Any])?[key]) }
+    subscript(_ index: Int) -> JSON {
+        guard let array = self.value as? [Any], array.indices.contains(index) else { return JSON(value: nil) }
+        return JSON(value: array[index])
+    }
+
+    var string: String? { self.value as? String }
+    var array: [JSON] { (self.value as? [Any])?.map { JSON(value: $0) } ?? [] }
+}
+
+extension TestClientProtocol {
+    /// Sends JSON (a dictionary or raw text) with an optional bearer token.
+    @discardableResult
+    func send(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        token: String? = nil,
+        json: [String: Any]? = nil,
+        raw: String? = nil,
+        contentType: String = "application/json",
+        headers: HTTPFields = [:]
+    ) async throws -> TestResponse {
+        var headers = headers
+        if let token {
+            headers[.authorization] = "Bearer \(token)"
+        }
+        var body: ByteBuffer?
+        if let json {
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+        } else if let raw {
+            body = ByteBuffer(string: raw)
+        }
+        if body != nil {
+            headers[.contentType] = contentType
+        }
+        return try await self.execute(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    /// Signs in and returns the bearer token, failing the test when sign-in fails.
+    func signIn(_ email: String, _ password: String) async throws -> String {
+        let response = try await self.send(.post, "/api/v1/auth/login", json: ["email": email, "password": password])
+        #expect(response.status == .ok, "sign-in of \(email) failed: \(String(buffer: response.body))")
+        return try #require(JSON(response.body)["token"].string)
+    }
+}
+
+/// Checks the error shape every failure must have, and returns its code.
+@discardableResult
+func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, code: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    #expect(response.status == status, "body: \(String(buffer: response.body))", sourceLocation: sourceLocation)
+    let error = JSON(response.body)["error"]
+    #expect(error["message"].string?.isEmpty == false, "no error message in \(String(buffer: response.body))", sourceLocation: sourceLocation)
+    if let code {
+        #expect(error["code"].string == code, sourceLocation: sourceLocation)
+    }
+    return error["code"].string
+}

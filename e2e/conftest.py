@@ -1,0 +1,142 @@
+"""Fixtures that start the real `holdfast` binary on a temporary data directory and a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = Path(os.environ.get("HOLDFAST_BINARY", ROOT / ".build" / "debug" / "holdfast"))
+ARTIFACTS = ROOT / "e2e" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def binary() -> Path:
+    """The binary under test; `make test` builds it before pytest runs."""
+    if not BINARY.exists():
+        subprocess.run(["swift", "build", "--product", "holdfast"], cwd=ROOT, check=True)
+    return BINARY
+
+
+@dataclass
+class Server:
+    """A running `holdfast serve` and the way to talk to it."""
+
+    binary: Path
+    data_dir: Path
+    process: subprocess.Popen
+    url: str
+    operator_email: str
+    operator_password: str
+    database: str | None = None
+    output: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Runs another `holdfast` command on the same data, as an operator would."""
+        result = subprocess.run(
+            [str(self.binary), *args, *self.store_args()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"holdfast {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def store_args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir)]
+        return args + (["--database", self.database] if self.database else [])
+
+    def login(self, email: str, password: str) -> requests.Session:
+        """A requests session signed in with a bearer token."""
+        response = requests.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=10)
+        assert response.status_code == 200, response.text
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + response.json()["token"]
+        return session
+
+    def operator(self) -> requests.Session:
+        return self.login(self.operator_email, self.operator_password)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"holdfast did not stop within {timeout}s of signal {sig}")
+        return self.process.returncode
+
+
+def start_server(binary: Path, data_dir: Path, database: str | None = None) -> Server:
+    """Starts `holdfast serve --port 0` and waits for its `listening on` line."""
+    store = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
+    process = subprocess.Popen(
+        [str(binary), "serve", *store, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    found: dict[str, str] = {}
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if match := re.match(r"listening on (http://\S+)", line):
+                found["url"] = match.group(1)
+            elif match := re.search(r"e-mail:\s+(\S+)", line):
+                found["email"] = match.group(1)
+            elif match := re.search(r"password:\s+(\S+)", line):
+                found["password"] = match.group(1)
+            if "url" in found:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(timeout=60) or "url" not in found:
+        process.kill()
+        raise AssertionError("holdfast serve did not announce its address:\n" + "".join(output))
+    return Server(
+        binary=binary,
+        data_dir=data_dir,
+        process=process,
+        url=found["url"],
+        operator_email=found.get("email", ""),
+        operator_password=found.get("password", ""),
+        database=database,
+        output=output,
+    )
+
+
+@pytest.fixture
+def data_dir():
+    with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
+        yield Path(directory) / "data"
+
+
+@pytest.fixture
+def server(binary: Path, data_dir: Path):
+    """A fresh server on its own data directory, stopped (gracefully) after the test."""
+    running = start_server(binary, data_dir)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
