@@ -49,7 +49,7 @@ def test_first_start_prints_operator_credentials_once(binary, data_dir):
     try:
         assert second.operator_password == ""
         assert not any("password:" in line for line in second.output)
-        second.operator_password = first.operator_password
+        second.operator_email, second.operator_password = first.operator_email, first.operator_password
         assert second.operator().get(f"{second.url}/api/v1/auth/me", timeout=10).status_code == 200
     finally:
         second.stop()
