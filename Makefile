@@ -38,7 +38,7 @@ run: setup-run build
 
 # The Swift tests and the e2e suite share one throwaway PostgreSQL cluster, started and
 # stopped by scripts/pg-cluster.sh; HOLDFAST_TEST_POSTGRES_URL points at it.
-test: setup-test build-tests
+test: setup-test lint build-tests
 	@scripts/pg-cluster.sh run -- $(MAKE) --no-print-directory test-swift test-e2e
 
 test-swift:

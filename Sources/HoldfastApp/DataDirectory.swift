@@ -8,14 +8,17 @@ enum DataDirectory {
         var isDirectory: ObjCBool = false
         if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {
-                throw AppError(code: "data_dir_not_a_directory", message: "The data directory '\(path)' is a file; give --data-dir a directory.")
+                throw AppError(
+                    code: "data_dir_not_a_directory", message: "The data directory '\(path)' is a file; give --data-dir a directory.")
             }
             return
         }
         do {
             try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw AppError(code: "data_dir_unwritable", message: "Cannot create the data directory '\(path)'; check the path and its permissions.", cause: error)
+            throw AppError(
+                code: "data_dir_unwritable", message: "Cannot create the data directory '\(path)'; check the path and its permissions.",
+                cause: error)
         }
     }
 }

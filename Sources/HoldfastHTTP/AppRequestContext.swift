@@ -22,7 +22,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     /// The signed-in user, or a 401 telling the client to sign in.
     public func requireUser() throws -> User {
         guard let user = self.user else {
-            throw APIError(.unauthorized, code: "unauthenticated", message: "Sign in first: POST /api/v1/auth/login, then send the token as 'Authorization: Bearer TOKEN'.")
+            throw APIError(
+                .unauthorized, code: "unauthenticated",
+                message: "Sign in first: POST /api/v1/auth/login, then send the token as 'Authorization: Bearer TOKEN'.")
         }
         return user
     }

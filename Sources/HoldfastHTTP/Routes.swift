@@ -62,8 +62,10 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         .add(to: router)
 
     let api = router.group("api/v1")
-    AuthRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, secureCookies: dependencies.secureCookies)
-        .add(to: api)
+    AuthRoutes(
+        authenticator: dependencies.authenticator, repositories: dependencies.repositories, secureCookies: dependencies.secureCookies
+    )
+    .add(to: api)
     TenantRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now)
         .add(to: api)
 

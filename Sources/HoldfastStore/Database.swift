@@ -22,7 +22,9 @@ public final class Database: @unchecked Sendable {
     private let logger: Logger
 
     /// Opens a pool; no connection is made until the first query.
-    public init(location: DatabaseLocation, logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    public init(
+        location: DatabaseLocation, logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         self.location = location
         self.logger = logger
         switch location {
@@ -127,7 +129,8 @@ struct SQLiteSource: ConnectionPoolSource {
     let path: String
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
-        SQLiteConnection.open(storage: .file(path: self.path), threadPool: .singleton, logger: logger, on: eventLoop).flatMap { connection in
+        SQLiteConnection.open(storage: .file(path: self.path), threadPool: .singleton, logger: logger, on: eventLoop).flatMap {
+            connection in
             let pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"]
             return pragmas.reduce(eventLoop.makeSucceededVoidFuture()) { future, pragma in
                 future.flatMap { connection.query(pragma).map { _ in } }

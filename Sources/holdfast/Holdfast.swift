@@ -17,7 +17,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Directory holding the database, workspaces, backups and mail outbox.")
     var dataDirectory = "./holdfast-data"
 
-    @Option(help: ArgumentHelp("Database: sqlite:PATH or postgres://USER@HOST:PORT/DB.", discussion: "Default: sqlite in the data directory."))
+    @Option(
+        help: ArgumentHelp("Database: sqlite:PATH or postgres://USER@HOST:PORT/DB.", discussion: "Default: sqlite in the data directory."))
     var database: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")

@@ -25,9 +25,11 @@ struct Serve: AsyncParsableCommand {
         configuration.http.secureCookies = self.secureCookies
 
         let server = try await Console.run {
-            try await buildServer(configuration, logger: logger, metrics: .bootstrapGlobal(), onListening: { url in
-                Console.say("listening on \(url)")
-            })
+            try await buildServer(
+                configuration, logger: logger, metrics: .bootstrapGlobal(),
+                onListening: { url in
+                    Console.say("listening on \(url)")
+                })
         }
         if let first = server.firstOperator {
             Console.say(

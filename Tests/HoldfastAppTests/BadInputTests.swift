@@ -12,18 +12,23 @@ struct BadInputTests {
         try await TestServer.run { server, client in
             let op = try await client.signIn(server.firstOperator.email, server.firstOperator.password)
 
-            expectError(try await client.send(.post, "/api/v1/tenants", token: op, raw: "{\"name\": \"Acme\", "), .badRequest, code: "invalid_json")
+            expectError(
+                try await client.send(.post, "/api/v1/tenants", token: op, raw: "{\"name\": \"Acme\", "), .badRequest, code: "invalid_json")
             let missing = try await client.send(.post, "/api/v1/tenants", token: op, json: ["name": "Acme"])
             expectError(missing, .badRequest, code: "invalid_json")
             #expect(JSON(missing.body)["error"]["message"].string?.contains("slug") == true)
             expectError(try await client.send(.post, "/api/v1/tenants", token: op, json: ["name": 42, "slug": "acme"]), .badRequest)
             expectError(
-                try await client.send(.post, "/api/v1/tenants", token: op, raw: "name=Acme&slug=acme", contentType: "application/x-www-form-urlencoded"),
+                try await client.send(
+                    .post, "/api/v1/tenants", token: op, raw: "name=Acme&slug=acme", contentType: "application/x-www-form-urlencoded"),
                 .unsupportedMediaType
             )
-            expectError(try await client.send(.post, "/api/v1/tenants", token: op, json: ["name": "Acme", "slug": "Not A Slug"]), .unprocessableContent, code: "invalid_slug")
             expectError(
-                try await client.send(.post, "/api/v1/tenants", token: op, json: ["name": "Acme", "slug": "acme", "timeZone": "Mars/Olympus"]),
+                try await client.send(.post, "/api/v1/tenants", token: op, json: ["name": "Acme", "slug": "Not A Slug"]),
+                .unprocessableContent, code: "invalid_slug")
+            expectError(
+                try await client.send(
+                    .post, "/api/v1/tenants", token: op, json: ["name": "Acme", "slug": "acme", "timeZone": "Mars/Olympus"]),
                 .unprocessableContent, code: "invalid_time_zone"
             )
             let huge = String(repeating: "x", count: 70 * 1024)

@@ -4,8 +4,8 @@ import HoldfastCore
 import HoldfastHTTP
 import HoldfastTestSupport
 import Hummingbird
-import Logging
 import HummingbirdTesting
+import Logging
 import Testing
 
 @Suite("Operations endpoints and the portal")
@@ -54,7 +54,9 @@ struct OperationsTests {
             }
         }
         #expect(routed.subtracting(documented).isEmpty, "routes missing from openapi.yaml: \(routed.subtracting(documented).sorted())")
-        #expect(documented.subtracting(routed).isEmpty, "openapi.yaml documents routes that do not exist: \(documented.subtracting(routed).sorted())")
+        #expect(
+            documented.subtracting(routed).isEmpty,
+            "openapi.yaml documents routes that do not exist: \(documented.subtracting(routed).sorted())")
     }
 
     @Test func thePortalAsksForSignInThenShowsTheUserAndTheAdminPage() async throws {

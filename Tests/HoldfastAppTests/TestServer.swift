@@ -93,10 +93,13 @@ extension TestClientProtocol {
 
 /// Checks the error shape every failure must have, and returns its code.
 @discardableResult
-func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, code: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+func expectError(
+    _ response: TestResponse, _ status: HTTPResponse.Status, code: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+) -> String? {
     #expect(response.status == status, "body: \(String(buffer: response.body))", sourceLocation: sourceLocation)
     let error = JSON(response.body)["error"]
-    #expect(error["message"].string?.isEmpty == false, "no error message in \(String(buffer: response.body))", sourceLocation: sourceLocation)
+    #expect(
+        error["message"].string?.isEmpty == false, "no error message in \(String(buffer: response.body))", sourceLocation: sourceLocation)
     if let code {
         #expect(error["code"].string == code, sourceLocation: sourceLocation)
     }

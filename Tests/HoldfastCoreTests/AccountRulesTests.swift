@@ -22,13 +22,19 @@ struct AccountRulesTests {
         let tenant = try Tenant.validated(name: "  Acme  ", slug: "acme", timeZone: nil, createdAt: self.now)
         #expect(tenant.name == "Acme")
         #expect(tenant.timeZone == "Europe/London")
-        #expect(#expect(throws: CoreError.self) { try Tenant.validated(name: "Acme", slug: "acme", timeZone: "Europe/Atlantis", createdAt: self.now) }?.code == "invalid_time_zone")
-        #expect(#expect(throws: CoreError.self) { try Tenant.validated(name: "   ", slug: "acme", timeZone: nil, createdAt: self.now) }?.code == "invalid_name")
+        #expect(
+            #expect(throws: CoreError.self) {
+                try Tenant.validated(name: "Acme", slug: "acme", timeZone: "Europe/Atlantis", createdAt: self.now)
+            }?.code == "invalid_time_zone")
+        #expect(
+            #expect(throws: CoreError.self) { try Tenant.validated(name: "   ", slug: "acme", timeZone: nil, createdAt: self.now) }?.code
+                == "invalid_name")
     }
 
     @Test func newUsersAreNormalisedAndChecked() throws {
         let tenant = Tenant.ID()
-        let user = try NewUser(email: " Ann@Example.TEST ", password: "0123456789", role: "tenant-admin").validated(tenantID: tenant, createdAt: self.now)
+        let user = try NewUser(email: " Ann@Example.TEST ", password: "0123456789", role: "tenant-admin").validated(
+            tenantID: tenant, createdAt: self.now)
         #expect(user.email == "ann@example.test")
         #expect(user.name == "ann")
         #expect(user.role == .tenantAdmin)
@@ -55,9 +61,15 @@ struct AccountRulesTests {
         }
         try AccessPolicy.requireUserManagement(of: acme, by: user(.tenantAdmin, in: acme))
         try AccessPolicy.requireUserManagement(of: acme, by: user(.operator, in: globex))
-        #expect(#expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.tenantAdmin, in: globex)) }?.kind == .notFound)
-        #expect(#expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.member, in: acme)) }?.kind == .forbidden)
-        #expect(#expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.agent, in: acme)) }?.kind == .forbidden)
+        #expect(
+            #expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.tenantAdmin, in: globex)) }?.kind
+                == .notFound)
+        #expect(
+            #expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.member, in: acme)) }?.kind
+                == .forbidden)
+        #expect(
+            #expect(throws: CoreError.self) { try AccessPolicy.requireUserManagement(of: acme, by: user(.agent, in: acme)) }?.kind
+                == .forbidden)
 
         try AccessPolicy.requireGrant(of: .member, by: user(.tenantAdmin, in: acme))
         try AccessPolicy.requireGrant(of: .tenantAdmin, by: user(.tenantAdmin, in: acme))

@@ -1,7 +1,7 @@
 import Foundation
-import SQLKit
 import HoldfastCore
 import HoldfastStore
+import SQLKit
 import Testing
 
 /// The behaviour every implementation of the account repositories must share.
@@ -110,7 +110,8 @@ struct AccountRepositoryContractTests {
             let ann = self.user("ann@acme.test", in: acme)
             try await repositories.users.create(ann, passwordHash: "h")
             let old = AccessToken(digest: "old", userID: ann.id, createdAt: self.created, expiresAt: self.created.addingTimeInterval(60))
-            let fresh = AccessToken(digest: "fresh", userID: ann.id, createdAt: self.created, expiresAt: self.created.addingTimeInterval(3600))
+            let fresh = AccessToken(
+                digest: "fresh", userID: ann.id, createdAt: self.created, expiresAt: self.created.addingTimeInterval(3600))
             try await repositories.accessTokens.create(old)
             try await repositories.accessTokens.create(fresh)
 

@@ -55,7 +55,9 @@ extension APIError {
         case let error as HTTPError:
             self.init(error.status, code: Self.code(of: error.status), message: error.body ?? Self.message(of: error.status))
         default:
-            self.init(.internalServerError, code: "internal", message: "Something went wrong on the server; it has been logged. Try again, and report it if it persists.")
+            self.init(
+                .internalServerError, code: "internal",
+                message: "Something went wrong on the server; it has been logged. Try again, and report it if it persists.")
         }
     }
 

@@ -41,7 +41,9 @@ struct AuthRoutes {
         }
         var response = Response(status: .noContent)
         response.setCookie(
-            Cookie(name: AuthenticationMiddleware.cookieName, value: "", maxAge: 0, path: "/", secure: self.secureCookies, httpOnly: true, sameSite: .lax)
+            Cookie(
+                name: AuthenticationMiddleware.cookieName, value: "", maxAge: 0, path: "/", secure: self.secureCookies, httpOnly: true,
+                sameSite: .lax)
         )
         return response
     }

@@ -19,7 +19,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
         var context = context
         if let header = request.headers[.authorization] {
             guard header.lowercased().hasPrefix("bearer "),
-                let found = try await self.authenticator.user(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
+                let found = try await self.authenticator.user(
+                    forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
             else {
                 throw APIError(.unauthorized, code: "invalid_token", message: "The bearer token is unknown or expired; sign in again.")
             }

@@ -12,14 +12,17 @@ extension Request {
     func decodeJSON<T: Decodable>(as type: T.Type, context: AppRequestContext) async throws -> T {
         let contentType = self.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as JSON with 'Content-Type: application/json'.")
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                message: "Send the body as JSON with 'Content-Type: application/json'.")
         }
         var request = self
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: context.maxUploadSize)
         } catch {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize / 1024) KiB.")
+            throw APIError(
+                .contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize / 1024) KiB.")
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

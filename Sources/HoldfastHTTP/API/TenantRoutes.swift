@@ -62,7 +62,8 @@ struct TenantRoutes {
         try AccessPolicy.requireGrant(of: user.role, by: caller)
         let hash = try await self.authenticator.hash(password: body.password)
         try await self.repositories.users.create(user, passwordHash: hash)
-        context.logger.info("user created", metadata: ["user.id": "\(user.id)", "tenant.id": "\(tenant.id)", "role": "\(user.role.rawValue)"])
+        context.logger.info(
+            "user created", metadata: ["user.id": "\(user.id)", "tenant.id": "\(tenant.id)", "role": "\(user.role.rawValue)"])
         return EditedResponse(status: .created, response: UserDTO(user))
     }
 

@@ -37,7 +37,8 @@ struct PortalRoutes {
         guard user.role == .operator || user.role == .tenantAdmin else {
             return try self.render(
                 "message",
-                MessagePage(page: chrome, heading: "Not for your role", text: "Only tenant admins and operators can open the administration page."),
+                MessagePage(
+                    page: chrome, heading: "Not for your role", text: "Only tenant admins and operators can open the administration page."),
                 status: .forbidden
             )
         }
