@@ -72,7 +72,35 @@ extension Database {
                 .column("expires_at", type: .bigint, .notNull)
                 .run()
             try await database.create(index: "access_tokens_expires_at").on("access_tokens").column("expires_at").run()
-        }
+        },
+        Migration(version: 2, name: "sessions") { database in
+            try await database.create(table: "sessions")
+                .column("id", type: .text, .primaryKey(autoIncrement: false))
+                .column("tenant_id", type: .text, .notNull, .references("tenants", "id"))
+                .column("user_id", type: .text, .notNull, .references("users", "id"))
+                .column("kind", type: .text, .notNull)
+                .column("state", type: .text, .notNull)
+                .column("created_at", type: .bigint, .notNull)
+                // The state machine's persisted fields as JSON; `state` is a column for queries.
+                .column("machine", type: .text, .notNull)
+                .run()
+            try await database.create(index: "sessions_user_id").on("sessions").column("user_id").run()
+            try await database.create(index: "sessions_tenant_state").on("sessions").column("tenant_id").column("state").run()
+            try await database.create(table: "session_events")
+                .column("id", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("session_id", type: .text, .notNull, .references("sessions", "id"))
+                .column("at", type: .bigint, .notNull)
+                .column("type", type: .text, .notNull)
+                .column("detail", type: .text, .notNull)
+                .run()
+            try await database.create(index: "session_events_session_id").on("session_events").column("session_id").run()
+            try await database.create(table: "attach_tickets")
+                .column("digest", type: .text, .primaryKey(autoIncrement: false))
+                .column("session_id", type: .text, .notNull, .references("sessions", "id"))
+                .column("user_id", type: .text, .notNull, .references("users", "id"))
+                .column("expires_at", type: .bigint, .notNull)
+                .run()
+        },
     ]
 }
 

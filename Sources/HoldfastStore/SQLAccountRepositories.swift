@@ -194,7 +194,8 @@ extension Repositories {
         Repositories(
             tenants: SQLTenantRepository(database: database),
             users: SQLUserRepository(database: database),
-            accessTokens: SQLAccessTokenRepository(database: database)
+            accessTokens: SQLAccessTokenRepository(database: database),
+            sessions: SQLSessionRepository(database: database)
         )
     }
 }

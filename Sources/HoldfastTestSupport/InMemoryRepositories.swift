@@ -9,6 +9,9 @@ public final class InMemoryStore: Sendable {
         var tenants: [Tenant.ID: Tenant] = [:]
         var users: [User.ID: (user: User, hash: String)] = [:]
         var tokens: [String: AccessToken] = [:]
+        var sessions: [Session.ID: Session] = [:]
+        var events: [Session.ID: [SessionEvent]] = [:]
+        var tickets: [String: AttachTicket] = [:]
     }
 
     let state = Mutex(State())
@@ -19,7 +22,8 @@ public final class InMemoryStore: Sendable {
         Repositories(
             tenants: InMemoryTenantRepository(store: self),
             users: InMemoryUserRepository(store: self),
-            accessTokens: InMemoryAccessTokenRepository(store: self)
+            accessTokens: InMemoryAccessTokenRepository(store: self),
+            sessions: InMemorySessionRepository(store: self)
         )
     }
 }
@@ -106,5 +110,68 @@ struct InMemoryAccessTokenRepository: AccessTokenRepository {
             expired.forEach { state.tokens[$0] = nil }
             return expired.count
         }
+    }
+}
+
+struct InMemorySessionRepository: SessionRepository {
+    let store: InMemoryStore
+
+    func create(_ session: Session, events: [SessionEvent]) async throws {
+        try self.store.state.withLock { state in
+            guard state.sessions[session.id] == nil else {
+                throw CoreError.conflict("session_exists", "A session with id \(session.id) exists.")
+            }
+            state.sessions[session.id] = session
+            state.events[session.id] = events
+        }
+    }
+
+    func save(_ session: Session, events: [SessionEvent]) async throws {
+        try self.store.state.withLock { state in
+            guard state.sessions[session.id] != nil else {
+                throw CoreError.notFound("There is no session \(session.id).")
+            }
+            state.sessions[session.id] = session
+            state.events[session.id, default: []].append(contentsOf: events)
+        }
+    }
+
+    func find(id: Session.ID) async throws -> Session? {
+        self.store.state.withLock { $0.sessions[id] }
+    }
+
+    func list(userID: User.ID, includeClosed: Bool) async throws -> [Session] {
+        self.store.state.withLock { state in
+            Self.newestFirst(state.sessions.values.filter { $0.userID == userID && (includeClosed || $0.state != .closed) })
+        }
+    }
+
+    func listLive(tenantID: Tenant.ID) async throws -> [Session] {
+        self.store.state.withLock { state in
+            Self.newestFirst(state.sessions.values.filter { $0.tenantID == tenantID && $0.state != .closed })
+        }
+    }
+
+    func listLive() async throws -> [Session] {
+        self.store.state.withLock { state in Self.newestFirst(state.sessions.values.filter { $0.state != .closed }) }
+    }
+
+    func events(sessionID: Session.ID) async throws -> [SessionEvent] {
+        self.store.state.withLock { $0.events[sessionID] ?? [] }
+    }
+
+    func createTicket(_ ticket: AttachTicket) async throws {
+        self.store.state.withLock { $0.tickets[ticket.digest] = ticket }
+    }
+
+    func redeemTicket(digest: String, now: Date) async throws -> AttachTicket? {
+        self.store.state.withLock { state in
+            state.tickets = state.tickets.filter { $0.value.expiresAt > now }
+            return state.tickets.removeValue(forKey: digest)
+        }
+    }
+
+    private static func newestFirst(_ sessions: some Sequence<Session>) -> [Session] {
+        sessions.sorted { ($0.machine.createdAt, $0.id.description) > ($1.machine.createdAt, $1.id.description) }
     }
 }

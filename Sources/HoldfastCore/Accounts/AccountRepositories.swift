@@ -32,20 +32,3 @@ public protocol AccessTokenRepository: Sendable {
     /// Removes tokens that expired before `date`; returns how many.
     @discardableResult func deleteExpired(before date: Date) async throws -> Int
 }
-
-/// Everything the application stores, as one value to pass around.
-public struct Repositories: Sendable {
-    public var tenants: any TenantRepository
-    public var users: any UserRepository
-    public var accessTokens: any AccessTokenRepository
-
-    public init(
-        tenants: any TenantRepository,
-        users: any UserRepository,
-        accessTokens: any AccessTokenRepository
-    ) {
-        self.tenants = tenants
-        self.users = users
-        self.accessTokens = accessTokens
-    }
-}

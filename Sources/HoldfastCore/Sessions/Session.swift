@@ -1,0 +1,26 @@
+import Foundation
+
+/// A user's terminal or desktop session as the store keeps it.
+///
+/// The lifecycle rules live in `SessionStateMachine`; this record carries who owns the
+/// session and the machine's persisted state, so a restarted server can rebuild it.
+public struct Session: Sendable, Codable, Hashable {
+    public typealias ID = Identifier<Session>
+
+    public var id: ID
+    public var tenantID: Tenant.ID
+    public var userID: User.ID
+    public var kind: SessionKind
+    /// The persisted part of the state machine: state, deadlines, last traffic, close reason.
+    public var machine: SessionStateMachine.PersistedState
+
+    public init(id: ID = ID(), tenantID: Tenant.ID, userID: User.ID, kind: SessionKind, machine: SessionStateMachine.PersistedState) {
+        self.id = id
+        self.tenantID = tenantID
+        self.userID = userID
+        self.kind = kind
+        self.machine = machine
+    }
+
+    public var state: SessionState { self.machine.state }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import HoldfastCore
+import HoldfastStore
+import Testing
+
+/// The behaviour every session repository must share.
+@Suite("Session repository contract")
+struct SessionRepositoryContractTests {
+    let start = Date(timeIntervalSince1970: 1_795_000_000.250)
+
+    /// A tenant with two users, stored; returns the tenant and the users.
+    func seed(_ repositories: Repositories) async throws -> (Tenant, User, User) {
+        let tenant = Tenant(name: "Acme", slug: "acme", createdAt: self.start)
+        try await repositories.tenants.create(tenant)
+        let ann = User(tenantID: tenant.id, email: "ann@acme.test", name: "Ann", role: .member, createdAt: self.start)
+        let bob = User(tenantID: tenant.id, email: "bob@acme.test", name: "Bob", role: .member, createdAt: self.start)
+        try await repositories.users.create(ann, passwordHash: "h")
+        try await repositories.users.create(bob, passwordHash: "h")
+        return (tenant, ann, bob)
+    }
+
+    func session(of user: User, at offset: TimeInterval, state: SessionState = .starting) -> Session {
+        let created = self.start.addingTimeInterval(offset)
+        return Session(
+            tenantID: user.tenantID, userID: user.id, kind: .terminal,
+            machine: .init(state: state, grace: 1800, createdAt: created, expiresAt: created.addingTimeInterval(1800))
+        )
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func sessionsRoundTripWithTheirTimeline(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let (_, ann, _) = try await self.seed(repositories)
+            var session = self.session(of: ann, at: 0)
+            let started = SessionEvent(at: self.start, type: .started, detail: "tmux up")
+            try await repositories.sessions.create(session, events: [started])
+            #expect(try await repositories.sessions.find(id: session.id) == session)
+
+            session.machine.state = .held
+            session.machine.lostAt = self.start.addingTimeInterval(61.5)
+            session.machine.expiresAt = self.start.addingTimeInterval(61.5 + 1800)
+            let lost = SessionEvent(at: self.start.addingTimeInterval(80), type: .lost, detail: "silent")
+            let snapshot = SessionEvent(at: self.start.addingTimeInterval(81), type: .snapshot, detail: "abc")
+            try await repositories.sessions.save(session, events: [lost, snapshot])
+
+            #expect(try await repositories.sessions.find(id: session.id) == session)
+            #expect(try await repositories.sessions.events(sessionID: session.id) == [started, lost, snapshot])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func listsAreScopedAndNewestFirst(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let (tenant, ann, bob) = try await self.seed(repositories)
+            let old = self.session(of: ann, at: 0)
+            let new = self.session(of: ann, at: 10)
+            let closed = self.session(of: ann, at: 5, state: .closed)
+            let bobs = self.session(of: bob, at: 20, state: .held)
+            for session in [old, new, closed, bobs] {
+                try await repositories.sessions.create(session, events: [])
+            }
+            #expect(try await repositories.sessions.list(userID: ann.id, includeClosed: false).map(\.id) == [new.id, old.id])
+            #expect(try await repositories.sessions.list(userID: ann.id, includeClosed: true).map(\.id) == [new.id, closed.id, old.id])
+            #expect(try await repositories.sessions.listLive(tenantID: tenant.id).map(\.id) == [bobs.id, new.id, old.id])
+            #expect(try await repositories.sessions.listLive().count == 3)
+            #expect(try await repositories.sessions.listLive(tenantID: Tenant.ID()).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aTicketWorksOnceAndNotAfterItExpires(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let (_, ann, _) = try await self.seed(repositories)
+            let session = self.session(of: ann, at: 0)
+            try await repositories.sessions.create(session, events: [])
+            let expiry = self.start.addingTimeInterval(30)
+            try await repositories.sessions.createTicket(.init(digest: "t1", sessionID: session.id, userID: ann.id, expiresAt: expiry))
+            try await repositories.sessions.createTicket(.init(digest: "t2", sessionID: session.id, userID: ann.id, expiresAt: expiry))
+
+            let redeemed = try await repositories.sessions.redeemTicket(digest: "t1", now: self.start)
+            #expect(redeemed?.sessionID == session.id)
+            #expect(redeemed?.userID == ann.id)
+            #expect(try await repositories.sessions.redeemTicket(digest: "t1", now: self.start) == nil)
+            #expect(try await repositories.sessions.redeemTicket(digest: "t2", now: expiry) == nil)
+            #expect(try await repositories.sessions.redeemTicket(digest: "nope", now: self.start) == nil)
+        }
+    }
+}
