@@ -51,6 +51,17 @@ public struct Accounts: Sendable {
         return FirstOperator(email: Self.firstOperatorEmail, password: password)
     }
 
+    /// The unprivileged identity `user`'s sessions run as; `nil` when the server is not root
+    /// (it cannot switch users, and sessions run as the server's own user in their sandbox).
+    public func unixAccount(for user: User) async throws -> UnixAccount? {
+        guard getuid() == 0 else { return nil }
+        let uid = try await self.repositories.users.unixUID(for: user.id, firstUID: Self.firstSessionUID)
+        return UnixAccount(uid: uid, gid: uid)
+    }
+
+    /// Far above the uids Debian gives people and system services (1000–59999, 100–999).
+    static let firstSessionUID: UInt32 = 200_000
+
     /// 20 characters from an alphabet without look-alikes (~115 bits).
     static func generatePassword() -> String {
         let alphabet = Array("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")

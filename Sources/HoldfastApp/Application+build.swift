@@ -1,8 +1,10 @@
 import Foundation
 import HoldfastCore
 import HoldfastHTTP
+import HoldfastHost
 import HoldfastStore
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Metrics
 import Prometheus
@@ -45,6 +47,7 @@ public func buildServer(
     logger: Logger,
     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     now: @escaping @Sendable () -> Date = { Date() },
+    host: (any SessionHost)? = nil,
     onListening: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> HoldfastServer {
     let database = try await openDatabase(configuration, logger: logger)
@@ -53,6 +56,17 @@ public func buildServer(
         let authenticator = Authenticator(configuration: configuration.authentication, repositories: repositories, now: now)
         let accounts = Accounts(repositories: repositories, authenticator: authenticator, now: now)
         let firstOperator = try await accounts.ensureOperator()
+
+        let sessionHost = host ?? TmuxHost(configuration: .init(sessionsDirectory: configuration.sessionsDirectory), logger: logger)
+        var supervisorConfiguration = SessionSupervisor.Configuration(workspacesDirectory: configuration.workspacesDirectory)
+        supervisorConfiguration.grace = configuration.sessions.grace
+        supervisorConfiguration.heartbeat = configuration.sessions.heartbeat
+        let supervisor = SessionSupervisor(
+            configuration: supervisorConfiguration, repositories: repositories, host: sessionHost,
+            accountFor: { user in try await accounts.unixAccount(for: user) }, now: now, logger: logger
+        )
+        // Before serving: sessions that outlived the previous server are found again.
+        try await supervisor.adoptAll()
 
         metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
             .set(Int64(1))
@@ -64,20 +78,27 @@ public func buildServer(
                 secureCookies: configuration.http.secureCookies,
                 health: { await database.isReachable() },
                 metrics: { metrics.emitToString() },
-                logger: logger
+                logger: logger,
+                sessions: supervisor
             )
         )
-        let host = configuration.http.host
+        let httpHost = configuration.http.host
         let application = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: configuration.http.port), serverName: "holdfast"),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                // The terminal gateway pings on its own heartbeat and counts pongs itself.
+                configuration: .init(ws: .init(maxFrameSize: 1 << 20, autoPing: .disabled))
+            ),
+            configuration: .init(address: .hostname(httpHost, port: configuration.http.port), serverName: "holdfast"),
             services: [
                 DatabaseService(database: database),
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
+                SessionClock(supervisor: supervisor),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.http.port
-                await onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
+                await onListening("http://\(httpHost.contains(":") ? "[\(httpHost)]" : httpHost):\(port)")
             },
             logger: logger
         )

@@ -17,14 +17,29 @@ public struct HoldfastConfiguration: Sendable {
         public init() {}
     }
 
+    public struct Sessions: Sendable {
+        /// How long a dropped session is held, counted from the last traffic (tenants may override).
+        public var grace: TimeInterval = 30 * 60
+        /// Ping interval; a client silent for twice this is lost.
+        public var heartbeat: TimeInterval = 10
+
+        public init() {}
+    }
+
     /// Holds the database, the workspaces, the backups and the mail outbox by default.
     public var dataDirectory = "./holdfast-data"
     /// `nil` means the SQLite file `holdfast.sqlite` in the data directory.
     public var database: DatabaseLocation?
     public var http = HTTP()
+    public var sessions = Sessions()
     public var authentication = Authenticator.Configuration()
 
     public init() {}
+
+    /// Users' home directories, one per tenant and user.
+    public var workspacesDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("workspaces").path }
+    /// Per-session folders (tmux socket and configuration).
+    public var sessionsDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("sessions").path }
 
     /// The database actually used.
     public var resolvedDatabase: DatabaseLocation {

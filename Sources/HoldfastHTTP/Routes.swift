@@ -14,6 +14,7 @@ public struct HTTPDependencies: Sendable {
     public var health: @Sendable () async -> Bool
     public var metrics: @Sendable () async -> String
     public var logger: Logger
+    public var sessions: any SessionService
 
     public init(
         repositories: Repositories,
@@ -22,7 +23,8 @@ public struct HTTPDependencies: Sendable {
         secureCookies: Bool,
         health: @escaping @Sendable () async -> Bool,
         metrics: @escaping @Sendable () async -> String,
-        logger: Logger
+        logger: Logger,
+        sessions: any SessionService
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -31,6 +33,7 @@ public struct HTTPDependencies: Sendable {
         self.health = health
         self.metrics = metrics
         self.logger = logger
+        self.sessions = sessions
     }
 }
 
@@ -68,6 +71,8 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     .add(to: api)
     TenantRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now)
         .add(to: api)
+    SessionRoutes(sessions: dependencies.sessions).add(to: api)
+    TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     PortalRoutes(templates: templates, repositories: dependencies.repositories).add(to: router)

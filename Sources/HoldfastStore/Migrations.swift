@@ -101,6 +101,12 @@ extension Database {
                 .column("expires_at", type: .bigint, .notNull)
                 .run()
         },
+        Migration(version: 3, name: "unix accounts") { database in
+            try await database.create(table: "unix_accounts")
+                .column("user_id", type: .text, .primaryKey(autoIncrement: false), .references("users", "id"))
+                .column("uid", type: .bigint, .notNull, .unique)
+                .run()
+        },
     ]
 }
 

@@ -110,6 +110,23 @@ public struct SQLUserRepository: UserRepository {
         }
     }
 
+    public func unixUID(for userID: User.ID, firstUID: UInt32) async throws -> UInt32 {
+        try await self.database.withTransaction { sql in
+            if let row = try await sql.select().column("uid").from("unix_accounts").where("user_id", .equal, userID.description).first() {
+                return UInt32(try row.decode(column: "uid", as: Int64.self))
+            }
+            if !self.database.isSQLite {
+                // Serialise allocations on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+                try await sql.raw("LOCK TABLE unix_accounts IN EXCLUSIVE MODE").run()
+            }
+            let highest = try await sql.select().column(SQLFunction("MAX", args: SQLColumn("uid")), as: "m").from("unix_accounts")
+                .first()?.decode(column: "m", as: Int64?.self)
+            let uid = max(Int64(firstUID), (highest ?? 0) + 1)
+            try await sql.insert(into: "unix_accounts").columns("user_id", "uid").values(SQLBind(userID.description), SQLBind(uid)).run()
+            return UInt32(uid)
+        }
+    }
+
     private struct Credentials: Sendable {
         var user: User
         var passwordHash: String

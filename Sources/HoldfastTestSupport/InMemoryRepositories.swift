@@ -12,6 +12,7 @@ public final class InMemoryStore: Sendable {
         var sessions: [Session.ID: Session] = [:]
         var events: [Session.ID: [SessionEvent]] = [:]
         var tickets: [String: AttachTicket] = [:]
+        var uids: [User.ID: UInt32] = [:]
     }
 
     let state = Mutex(State())
@@ -86,6 +87,15 @@ struct InMemoryUserRepository: UserRepository {
 
     func count(role: Role) async throws -> Int {
         self.store.state.withLock { $0.users.values.filter { $0.user.role == role }.count }
+    }
+
+    func unixUID(for userID: User.ID, firstUID: UInt32) async throws -> UInt32 {
+        self.store.state.withLock { state in
+            if let uid = state.uids[userID] { return uid }
+            let uid = max(firstUID, (state.uids.values.max() ?? 0) + 1)
+            state.uids[userID] = uid
+            return uid
+        }
     }
 }
 

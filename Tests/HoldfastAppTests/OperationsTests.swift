@@ -28,7 +28,11 @@ struct OperationsTests {
             HTTPDependencies(
                 repositories: repositories,
                 authenticator: Authenticator(configuration: .init(), repositories: repositories, now: { Date() }),
-                now: { Date() }, secureCookies: false, health: { true }, metrics: { "" }, logger: Logger(label: "test")
+                now: { Date() }, secureCookies: false, health: { true }, metrics: { "" }, logger: Logger(label: "test"),
+                sessions: SessionSupervisor(
+                    configuration: .init(workspacesDirectory: "/nonexistent"), repositories: repositories, host: FakeHost(),
+                    accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test")
+                )
             )
         )
         let routed = Set(

@@ -13,6 +13,7 @@ struct TestServer: Sendable {
     let firstOperator: Accounts.FirstOperator
     let clock: ManualClock
     let dataDirectory: URL
+    let host: FakeHost
 
     /// Builds the real application (same composition root as `serve`) and runs `body`
     /// against it in-process.
@@ -25,8 +26,9 @@ struct TestServer: Sendable {
         let clock = ManualClock()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let server = try await buildServer(configuration, logger: logger, now: { clock.now() })
-        let test = TestServer(firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory)
+        let host = FakeHost()
+        let server = try await buildServer(configuration, logger: logger, now: { clock.now() }, host: host)
+        let test = TestServer(firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory, host: host)
         try await server.application.test(.router) { client in
             try await body(test, client)
         }

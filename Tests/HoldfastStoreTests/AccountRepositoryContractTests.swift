@@ -103,6 +103,23 @@ struct AccountRepositoryContractTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func unixUIDsAreStablePerUserAndNeverShared(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let acme = self.tenant("acme")
+            try await repositories.tenants.create(acme)
+            let ann = self.user("ann@acme.test", in: acme)
+            let bob = self.user("bob@acme.test", in: acme)
+            try await repositories.users.create(ann, passwordHash: "h")
+            try await repositories.users.create(bob, passwordHash: "h")
+            let annUID = try await repositories.users.unixUID(for: ann.id, firstUID: 200_000)
+            let bobUID = try await repositories.users.unixUID(for: bob.id, firstUID: 200_000)
+            #expect(annUID == 200_000)
+            #expect(bobUID == 200_001)
+            #expect(try await repositories.users.unixUID(for: ann.id, firstUID: 200_000) == annUID)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func accessTokensExpireAndCanBeRevoked(kind: StoreKind) async throws {
         try await withStore(kind) { repositories, _ in
             let acme = self.tenant("acme")

@@ -37,3 +37,25 @@ public enum AccessPolicy {
         }
     }
 }
+
+extension AccessPolicy {
+    /// Checks that `caller` may see or close `session`: its owner, a tenant admin of its
+    /// tenant, or an operator. Anyone else is told it does not exist.
+    public static func requireOversight(of session: Session, by caller: User) throws {
+        let allowed =
+            session.userID == caller.id || caller.role == .operator
+            || (caller.role == .tenantAdmin && caller.tenantID == session.tenantID)
+        guard allowed else {
+            throw CoreError.notFound("There is no session \(session.id).")
+        }
+    }
+
+    /// Checks that `caller` may type into `session`: only its owner. An admin may close a
+    /// user's session but never see or drive their terminal.
+    public static func requireAttach(to session: Session, by caller: User) throws {
+        try self.requireOversight(of: session, by: caller)
+        guard session.userID == caller.id else {
+            throw CoreError.forbidden("Only the session's owner can attach to it; administrators can close it instead.")
+        }
+    }
+}

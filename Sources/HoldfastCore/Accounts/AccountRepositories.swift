@@ -22,6 +22,9 @@ public protocol UserRepository: Sendable {
     func list(tenantID: Tenant.ID) async throws -> [User]
     /// How many users hold `role`, service-wide (used to create the first operator once).
     func count(role: Role) async throws -> Int
+    /// The user's own Unix uid for sandboxed sessions, allocated on first use from
+    /// `firstUID` upwards and never reused, so two users never share file ownership.
+    func unixUID(for userID: User.ID, firstUID: UInt32) async throws -> UInt32
 }
 
 /// Stored sign-ins.

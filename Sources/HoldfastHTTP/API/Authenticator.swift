@@ -87,7 +87,7 @@ public final class Authenticator: Sendable {
     }
 
     /// 32 random bytes, base64url: unguessable, and safe in a header and a cookie.
-    static func newToken() -> String {
+    public static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         return Data(bytes).base64EncodedString()
@@ -96,7 +96,7 @@ public final class Authenticator: Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func digest(of token: String) -> String {
+    public static func digest(of token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -41,7 +41,7 @@ struct TenantDTO: ResponseCodable, Equatable {
 }
 
 /// A list wrapped in an object, so fields (paging, totals) can be added without breaking clients.
-struct ListDTO<Item: Codable & Sendable>: ResponseCodable {
+struct ListDTO<Item: Encodable & Sendable>: ResponseEncodable {
     var items: [Item]
 }
 

@@ -1,0 +1,332 @@
+import Foundation
+import HoldfastCore
+import HoldfastHTTP
+import Logging
+
+/// Runs this server's sessions: launches them, attaches clients, holds, expires, closes
+/// and re-adopts them, keeping the store's record and timeline in step.
+///
+/// Each session's rules live in its `SessionStateMachine`; this actor feeds it events and
+/// carries out the actions it returns (save, disconnect, close). Every read-modify-write of
+/// a machine is synchronous inside the actor, so reentrancy at an `await` cannot interleave
+/// two changes of one session.
+public actor SessionSupervisor: SessionService {
+    public struct Configuration: Sendable {
+        /// Grace for tenants without their own setting.
+        public var grace: TimeInterval = 30 * 60
+        public var heartbeat: TimeInterval = 10
+        /// Where users' workspaces live: `WORKSPACES/<tenant id>/<user id>`.
+        public var workspacesDirectory: String
+        /// How long an attach ticket is valid.
+        public var ticketLifetime: TimeInterval = 30
+
+        public init(workspacesDirectory: String) {
+            self.workspacesDirectory = workspacesDirectory
+        }
+    }
+
+    private struct Live {
+        var session: Session
+        var machine: SessionStateMachine
+        /// How to drop each attached client (closes its socket).
+        var clients: [SessionStateMachine.ClientID: @Sendable () -> Void] = [:]
+    }
+
+    public nonisolated let heartbeat: TimeInterval
+    let configuration: Configuration
+    let repositories: Repositories
+    let host: any SessionHost
+    let accountFor: @Sendable (User) async throws -> UnixAccount?
+    let now: @Sendable () -> Date
+    let logger: Logger
+    private var live: [Session.ID: Live] = [:]
+    private var closing: Set<Session.ID> = []
+
+    public init(
+        configuration: Configuration,
+        repositories: Repositories,
+        host: any SessionHost,
+        accountFor: @escaping @Sendable (User) async throws -> UnixAccount?,
+        now: @escaping @Sendable () -> Date,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.heartbeat = configuration.heartbeat
+        self.repositories = repositories
+        self.host = host
+        self.accountFor = accountFor
+        self.now = now
+        self.logger = logger
+    }
+
+    private var machineConfiguration: SessionStateMachine.Configuration {
+        .init(heartbeat: self.configuration.heartbeat)
+    }
+
+    // MARK: SessionService
+
+    public func start(kind: SessionKind, for user: User) async throws -> Session {
+        guard kind == .terminal else {
+            throw CoreError.invalidInput(
+                "unsupported_kind", "Desktop sessions are not available on this server yet; start a terminal session.")
+        }
+        guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
+            throw CoreError.notFound("Your tenant no longer exists.")
+        }
+        let createdAt = self.now()
+        let machine = SessionStateMachine(
+            grace: TimeInterval(tenant.graceSeconds ?? Int(self.configuration.grace)), createdAt: createdAt,
+            configuration: self.machineConfiguration
+        )
+        let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
+        try await self.repositories.sessions.create(session, events: [])
+        self.live[session.id] = Live(session: session, machine: machine)
+        var logger = self.logger
+        logger[metadataKey: "session.id"] = "\(session.id)"
+
+        do {
+            let workspace = try self.prepareWorkspace(tenant: tenant.id, user: user.id)
+            let account = try await self.accountFor(user)
+            try await self.host.launch(TerminalLaunch(sessionID: session.id, workspace: workspace, account: account))
+            await self.apply(session.id) { machine, now in try machine.started(at: now) }
+            logger.info("session started", metadata: ["user.id": "\(user.id)"])
+        } catch {
+            logger.error("session failed to start", metadata: ["error": "\(error)"])
+            await self.apply(session.id) { machine, now in try machine.startFailed(error: "\(error)", at: now) }
+            throw CoreError(
+                .unavailable, code: "session_start_failed", message: "The session could not be started; the error is logged. Try again.")
+        }
+        return self.live[session.id]?.session ?? session
+    }
+
+    public func sessions(of user: User, includeClosed: Bool) async throws -> [Session] {
+        try await self.repositories.sessions.list(userID: user.id, includeClosed: includeClosed)
+    }
+
+    public func session(_ id: Session.ID, for user: User) async throws -> Session {
+        let session = try await self.stored(id)
+        try AccessPolicy.requireOversight(of: session, by: user)
+        return session
+    }
+
+    public func events(_ id: Session.ID, for user: User) async throws -> [SessionEvent] {
+        _ = try await self.session(id, for: user)
+        return try await self.repositories.sessions.events(sessionID: id)
+    }
+
+    public func close(_ id: Session.ID, by user: User) async throws -> Session {
+        let session = try await self.session(id, for: user)
+        guard self.live[id] != nil else { return session }
+        let reason: SessionCloseReason = session.userID == user.id ? .user : .admin
+        await self.apply(id) { machine, now in machine.closeRequested(reason: reason, at: now) }
+        return try await self.stored(id)
+    }
+
+    public func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date) {
+        let session = try await self.stored(id)
+        try AccessPolicy.requireAttach(to: session, by: user)
+        let ticket = Authenticator.newToken()
+        let expiresAt = self.now().addingTimeInterval(self.configuration.ticketLifetime)
+        try await self.repositories.sessions.createTicket(
+            AttachTicket(digest: Authenticator.digest(of: ticket), sessionID: id, userID: user.id, expiresAt: expiresAt)
+        )
+        return (ticket, expiresAt)
+    }
+
+    public func redeemTicket(_ ticket: String, for id: Session.ID) async throws -> User {
+        guard ticket.count <= 128,
+            let redeemed = try await self.repositories.sessions.redeemTicket(digest: Authenticator.digest(of: ticket), now: self.now()),
+            redeemed.sessionID == id, let user = try await self.repositories.users.find(id: redeemed.userID)
+        else {
+            throw CoreError(
+                .unauthenticated, code: "invalid_ticket", message: "The attach ticket is unknown, used or expired; ask for a new one.")
+        }
+        return user
+    }
+
+    public func attach(
+        _ id: Session.ID,
+        user: User,
+        columns: Int,
+        rows: Int,
+        disconnect: @escaping @Sendable () -> Void
+    ) async throws -> TerminalAttachment {
+        let session = try await self.stored(id)
+        try AccessPolicy.requireAttach(to: session, by: user)
+        guard self.live[id] != nil else {
+            throw CoreError(.conflict, code: "session_closed", message: "The session is closed; start a new session.")
+        }
+        let client = SessionStateMachine.ClientID()
+        // Accept first (the machine refuses an expired or closing session), then open the PTY.
+        let accepted = await self.apply(id) { machine, now in try machine.attach(client, at: now) }
+        if let refusal = accepted {
+            throw refusal
+        }
+        self.live[id]?.clients[client] = disconnect
+        do {
+            let connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
+            return TerminalAttachment(sessionID: id, clientID: client, connection: connection)
+        } catch {
+            self.logger.error("attach failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
+            self.live[id]?.clients[client] = nil
+            await self.apply(id) { machine, now in machine.clientDisconnected(client, at: now) }
+            await self.checkProcesses(id)
+            throw CoreError(.unavailable, code: "attach_failed", message: "The terminal could not be attached; try again.")
+        }
+    }
+
+    public func trafficReceived(_ attachment: TerminalAttachment, at time: Date) async {
+        await self.apply(attachment.sessionID) { machine, _ in machine.trafficReceived(from: attachment.clientID, at: time) }
+    }
+
+    public func detached(_ attachment: TerminalAttachment, lastTrafficAt: Date) async {
+        let id = attachment.sessionID
+        self.live[id]?.clients[attachment.clientID] = nil
+        await self.apply(id) { machine, now in
+            machine.trafficReceived(from: attachment.clientID, at: lastTrafficAt) + machine.clientDisconnected(attachment.clientID, at: now)
+        }
+        // A shell that exited (the user typed `exit`) ends the attach too: close such a session at once.
+        await self.checkProcesses(id)
+    }
+
+    // MARK: Time and processes
+
+    /// Applies deadlines: silent clients, expiry, closing retries. Called every second.
+    public func tick() async {
+        for id in self.live.keys {
+            await self.apply(id) { machine, now in machine.tick(now: now) }
+        }
+    }
+
+    /// Closes sessions whose processes died (the shell exited, the host was cleaned).
+    public func watchProcesses() async {
+        for (id, entry) in self.live where [.starting, .connected, .held].contains(entry.machine.state) && entry.machine.startedAt != nil {
+            await self.checkProcesses(id)
+        }
+    }
+
+    /// Takes over what a previous server left: live sessions are adopted, dead ones closed,
+    /// and processes that belong to no live session are ended.
+    public func adoptAll() async throws {
+        for session in try await self.repositories.sessions.listLive() where self.live[session.id] == nil {
+            self.live[session.id] = Live(
+                session: session, machine: SessionStateMachine(restoring: session.machine, configuration: self.machineConfiguration))
+            let alive = await self.host.isAlive(session.id)
+            await self.apply(session.id) { machine, now in try machine.adopt(processesAlive: alive, at: now) }
+            self.logger.info("session adopted", metadata: ["session.id": "\(session.id)", "alive": "\(alive)"])
+        }
+        for id in try await self.host.runningSessions() where self.live[id] == nil {
+            self.logger.warning("ending processes of a session that is not live in the store", metadata: ["session.id": "\(id)"])
+            try? await self.host.terminate(id)
+        }
+    }
+
+    /// Sessions in memory, for the metrics and the tests.
+    public var liveCount: Int { self.live.count }
+
+    // MARK: Carrying out actions
+
+    /// Runs one event against a session's machine and carries out what it returns.
+    /// - Returns: the refusal, when the machine refused the event (nothing changed then).
+    @discardableResult
+    private func apply(
+        _ id: Session.ID,
+        _ event: (inout SessionStateMachine, Date) throws -> [SessionStateMachine.Action]
+    ) async -> CoreError? {
+        guard var entry = self.live[id] else { return CoreError.notFound("There is no live session \(id).") }
+        let actions: [SessionStateMachine.Action]
+        do {
+            actions = try event(&entry.machine, self.now())
+        } catch {
+            // The machine throws only its refusals, which leave it unchanged.
+            return error as? CoreError ?? CoreError(.conflict, code: "refused", message: "\(error)")
+        }
+        guard !actions.isEmpty else { return nil }
+        entry.session.machine = entry.machine.persistedState
+        self.live[id] = entry
+        await self.perform(actions, on: id)
+        return nil
+    }
+
+    private func perform(_ actions: [SessionStateMachine.Action], on id: Session.ID) async {
+        var events: [SessionEvent] = []
+        var save = false
+        var closeFor: SessionCloseReason?
+        for action in actions {
+            switch action {
+            case .recordEvent(let event):
+                events.append(event)
+            case .persist:
+                save = true
+            case .disconnectClient(let client):
+                self.live[id]?.clients.removeValue(forKey: client)?()
+            case .disconnectAll:
+                self.live[id]?.clients.values.forEach { $0() }
+                self.live[id]?.clients = [:]
+            case .takeSnapshot:
+                // Backups arrive with the backup driver; until then there is nothing to snapshot to.
+                self.logger.debug("snapshot requested; no backup repository is configured yet", metadata: ["session.id": "\(id)"])
+            case .beginClosing(let reason):
+                closeFor = reason
+            case .scheduleRetry:
+                break  // tick() issues beginClosing again when it is due
+            case .alertOperator(let message):
+                self.logger.critical("\(message)", metadata: ["session.id": "\(id)"])
+            }
+        }
+        if (save || !events.isEmpty), let session = self.live[id]?.session {
+            do {
+                try await self.repositories.sessions.save(session, events: events)
+            } catch {
+                self.logger.error("could not save the session", metadata: ["session.id": "\(id)", "error": "\(error)"])
+            }
+        }
+        if let reason = closeFor {
+            await self.finishClosing(id, reason: reason)
+        }
+        if self.live[id]?.machine.state == .closed {
+            self.live[id] = nil
+        }
+    }
+
+    /// The close itself: (final snapshot, once backups exist), then end the processes.
+    private func finishClosing(_ id: Session.ID, reason: SessionCloseReason) async {
+        guard !self.closing.contains(id) else { return }
+        self.closing.insert(id)
+        defer { self.closing.remove(id) }
+        do {
+            try await self.host.terminate(id)
+            await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
+            self.logger.info("session closed", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
+        } catch {
+            self.logger.error("closing failed; will retry", metadata: ["session.id": "\(id)", "error": "\(error)"])
+            await self.apply(id) { machine, now in try machine.closingFailed(error: "\(error)", at: now) }
+        }
+    }
+
+    private func checkProcesses(_ id: Session.ID) async {
+        guard let entry = self.live[id], [.starting, .connected, .held].contains(entry.machine.state), entry.machine.startedAt != nil else {
+            return
+        }
+        if !(await self.host.isAlive(id)) {
+            await self.apply(id) { machine, now in machine.closeRequested(reason: .processesDied, at: now) }
+        }
+    }
+
+    private func stored(_ id: Session.ID) async throws -> Session {
+        if let entry = self.live[id] {
+            return entry.session
+        }
+        guard let session = try await self.repositories.sessions.find(id: id) else {
+            throw CoreError.notFound("There is no session \(id).")
+        }
+        return session
+    }
+
+    private func prepareWorkspace(tenant: Tenant.ID, user: User.ID) throws -> String {
+        let path = URL(fileURLWithPath: self.configuration.workspacesDirectory)
+            .appendingPathComponent(tenant.description).appendingPathComponent(user.description).path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return path
+    }
+}

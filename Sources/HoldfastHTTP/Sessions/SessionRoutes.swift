@@ -1,0 +1,131 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+
+/// `/sessions…`: start, list, inspect, close, timeline, attach tickets.
+struct SessionRoutes {
+    let sessions: any SessionService
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("sessions", use: self.start)
+        group.get("sessions", use: self.list)
+        group.get("sessions/:id", use: self.get)
+        group.delete("sessions/:id", use: self.close)
+        group.get("sessions/:id/events", use: self.events)
+        group.post("sessions/:id/tickets", use: self.ticket)
+    }
+
+    struct StartRequest: Decodable {
+        var kind: String
+    }
+
+    @Sendable func start(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionDTO> {
+        let user = try context.requireUser()
+        let body = try await request.decodeJSON(as: StartRequest.self, context: context)
+        guard let kind = SessionKind(rawValue: body.kind) else {
+            throw CoreError.invalidInput("invalid_kind", "'\(body.kind)' is not a session kind; use terminal or desktop.")
+        }
+        let session = try await self.sessions.start(kind: kind, for: user)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/sessions/\(session.id)"], response: SessionDTO(session))
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<SessionDTO> {
+        let user = try context.requireUser()
+        let includeClosed = request.uri.queryParameters.get("includeClosed") == "true"
+        return ListDTO(items: try await self.sessions.sessions(of: user, includeClosed: includeClosed).map(SessionDTO.init))
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
+        SessionDTO(try await self.sessions.session(try Self.id(context), for: try context.requireUser()))
+    }
+
+    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
+        SessionDTO(try await self.sessions.close(try Self.id(context), by: try context.requireUser()))
+    }
+
+    @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> [SessionEventDTO] {
+        try await self.sessions.events(try Self.id(context), for: try context.requireUser()).map(SessionEventDTO.init)
+    }
+
+    struct TicketDTO: ResponseEncodable {
+        var ticket: String
+        var expiresAt: Date
+    }
+
+    @Sendable func ticket(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TicketDTO> {
+        let issued = try await self.sessions.issueTicket(try Self.id(context), for: try context.requireUser())
+        return EditedResponse(
+            status: .created, headers: [.cacheControl: "no-store"], response: TicketDTO(ticket: issued.ticket, expiresAt: issued.expiresAt))
+    }
+
+    /// The session id in the path; a malformed one is simply a session that does not exist.
+    static func id(_ context: AppRequestContext) throws -> Session.ID {
+        let text = try context.parameters.require("id")
+        guard let id = Session.ID(text) else {
+            throw CoreError.notFound("There is no session \(text).")
+        }
+        return id
+    }
+}
+
+/// A session as the API shows it.
+struct SessionDTO: ResponseEncodable {
+    var id: String
+    var kind: String
+    var state: String
+    var userId: String
+    var tenantId: String
+    var createdAt: Date
+    var startedAt: Date?
+    var lostAt: Date?
+    var expiresAt: Date?
+    var graceSeconds: Int
+    var closeReason: String?
+
+    init(_ session: Session) {
+        let machine = session.machine
+        self.id = session.id.description
+        self.kind = session.kind.rawValue
+        self.state = machine.state.rawValue
+        self.userId = session.userID.description
+        self.tenantId = session.tenantID.description
+        self.createdAt = machine.createdAt
+        self.startedAt = machine.startedAt
+        self.lostAt = machine.state == .held ? machine.lostAt : nil
+        self.expiresAt = machine.state == .held || machine.state == .starting ? machine.expiresAt : nil
+        self.graceSeconds = Int(machine.grace)
+        self.closeReason = machine.closeReason?.rawValue
+    }
+
+    /// Null fields are written as `null`, so clients can rely on every key being there.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.state, forKey: .state)
+        try container.encode(self.userId, forKey: .userId)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.createdAt, forKey: .createdAt)
+        try container.encode(self.startedAt, forKey: .startedAt)
+        try container.encode(self.lostAt, forKey: .lostAt)
+        try container.encode(self.expiresAt, forKey: .expiresAt)
+        try container.encode(self.graceSeconds, forKey: .graceSeconds)
+        try container.encode(self.closeReason, forKey: .closeReason)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, state, userId, tenantId, createdAt, startedAt, lostAt, expiresAt, graceSeconds, closeReason
+    }
+}
+
+struct SessionEventDTO: ResponseEncodable {
+    var at: Date
+    var type: String
+    var detail: String
+
+    init(_ event: SessionEvent) {
+        self.at = event.at
+        self.type = event.type.rawValue
+        self.detail = event.detail
+    }
+}

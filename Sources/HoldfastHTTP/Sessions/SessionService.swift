@@ -1,0 +1,48 @@
+import Foundation
+import HoldfastCore
+
+/// What the HTTP layer asks of the session supervisor (implemented in HoldfastApp).
+///
+/// Every method takes the caller and checks their right to the session itself, so no route
+/// can forget to.
+public protocol SessionService: Sendable {
+    /// How often the gateway pings a client; a client silent for twice this is lost.
+    var heartbeat: TimeInterval { get }
+
+    func start(kind: SessionKind, for user: User) async throws -> Session
+    func sessions(of user: User, includeClosed: Bool) async throws -> [Session]
+    func session(_ id: Session.ID, for user: User) async throws -> Session
+    func events(_ id: Session.ID, for user: User) async throws -> [SessionEvent]
+    /// Closes the session (final snapshot, then the processes end) and returns it.
+    func close(_ id: Session.ID, by user: User) async throws -> Session
+    /// A single-use ticket for one WebSocket attach, valid for 30 seconds.
+    func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date)
+    /// The user a ticket was issued to, if it is valid for this session; the ticket is used up.
+    func redeemTicket(_ ticket: String, for id: Session.ID) async throws -> User
+    /// Attaches a terminal client. `disconnect` is called when the server drops the client
+    /// (silent link, session closing); the gateway then closes the socket.
+    func attach(
+        _ id: Session.ID,
+        user: User,
+        columns: Int,
+        rows: Int,
+        disconnect: @escaping @Sendable () -> Void
+    ) async throws -> TerminalAttachment
+    /// The latest traffic seen from a client (data or pong).
+    func trafficReceived(_ attachment: TerminalAttachment, at: Date) async
+    /// The client's socket is gone; `lastTrafficAt` dates the loss.
+    func detached(_ attachment: TerminalAttachment, lastTrafficAt: Date) async
+}
+
+/// One attached client of a terminal session.
+public struct TerminalAttachment: Sendable {
+    public var sessionID: Session.ID
+    public var clientID: SessionStateMachine.ClientID
+    public var connection: any TerminalConnection
+
+    public init(sessionID: Session.ID, clientID: SessionStateMachine.ClientID, connection: any TerminalConnection) {
+        self.sessionID = sessionID
+        self.clientID = clientID
+        self.connection = connection
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+
+/// `GET /api/v1/sessions/{id}/attach`: the WebSocket between a browser and a terminal.
+///
+/// Binary frames carry terminal bytes both ways; text frames carry JSON control messages
+/// (`{"type":"resize","cols","rows"}` from the client, notices from the server). One
+/// connection is one task group with three pumps — client→terminal, terminal→client and the
+/// heartbeat — and when the first of them ends, all end and the supervisor learns when the client
+/// was last heard from.
+struct TerminalGateway {
+    let sessions: any SessionService
+    let now: @Sendable () -> Date
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.ws("sessions/:id/attach", shouldUpgrade: self.shouldUpgrade, onUpgrade: self.run)
+    }
+
+    /// Authenticates before the upgrade, so a refused client gets a JSON error, not a socket.
+    @Sendable func shouldUpgrade(_ request: Request, context: AppRequestContext) async throws -> RouterShouldUpgrade {
+        let id = try SessionRoutes.id(context)
+        if let ticket = request.uri.queryParameters.get("ticket") {
+            let user = try await self.sessions.redeemTicket(String(ticket), for: id)
+            context.ticketUser.withLockedValue { $0 = user }
+        } else {
+            let user = try context.requireUser()
+            _ = try await self.sessions.session(id, for: user)
+        }
+        return .upgrade([:])
+    }
+
+    @Sendable func run(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        context: WebSocketRouterContext<AppRequestContext>
+    ) async throws {
+        let request = context.request
+        let requestContext = context.requestContext
+        let logger = requestContext.logger
+        let id = try SessionRoutes.id(requestContext)
+        // A bearer client is the context's user; a ticket names its user during the upgrade.
+        let user = try self.owner(requestContext)
+        let columns = request.uri.queryParameters.get("cols").flatMap { Int($0) } ?? 120
+        let rows = request.uri.queryParameters.get("rows").flatMap { Int($0) } ?? 36
+
+        let traffic = TrafficObserver(now: self.now)
+        try await requestContext.channel.pipeline.addHandler(traffic, position: .first).get()
+        let dropped = NIOLockedValueBox(false)
+        let channel = requestContext.channel
+        let attachment: TerminalAttachment
+        do {
+            attachment = try await self.sessions.attach(
+                id, user: user, columns: Self.clamp(columns, 2...1000), rows: Self.clamp(rows, 2...500),
+                disconnect: {
+                    dropped.withLockedValue { $0 = true }
+                    channel.close(promise: nil)
+                }
+            )
+        } catch {
+            let message = (error as? CoreError)?.message ?? "The session cannot be attached."
+            try? await outbound.write(.text(Self.notice(["type": "error", "message": message])))
+            try? await outbound.close(.policyViolation, reason: String(message.prefix(120)))
+            return
+        }
+        let session = attachment.sessionID
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "session.id"] = "\(session)"
+        connectionLogger[metadataKey: "client.id"] = "\(attachment.clientID)"
+        connectionLogger.debug("terminal client attached")
+
+        await withTaskGroup(of: Void.self) { group in
+            // Terminal → client: screen bytes, a full redraw first.
+            group.addTask {
+                for await bytes in attachment.connection.output {
+                    do {
+                        try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                    } catch {
+                        return
+                    }
+                }
+                try? await outbound.write(.text(Self.notice(["type": "ended", "message": "The session has ended."])))
+                try? await outbound.close(.normalClosure, reason: "session ended")
+            }
+            // Heartbeat: a ping every heartbeat, and every second the supervisor hears when the
+            // client last sent anything (it declares the client lost after two silent heartbeats).
+            group.addTask {
+                let heartbeat = self.sessions.heartbeat
+                var reported = Date.distantPast
+                var pinged = Date.distantPast
+                while !Task.isCancelled {
+                    let last = traffic.lastTrafficAt
+                    if last > reported {
+                        await self.sessions.trafficReceived(attachment, at: last)
+                        reported = last
+                    }
+                    if self.now().timeIntervalSince(pinged) >= heartbeat {
+                        let ping = WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "holdfast"))
+                        guard (try? await outbound.write(.custom(ping))) != nil else { return }
+                        pinged = self.now()
+                    }
+                    try? await Task.sleep(for: .seconds(min(1, heartbeat / 2)))
+                }
+            }
+            // Client → terminal, in this task (the inbound stream is not Sendable); when the
+            // client goes, the other pumps are cancelled.
+            do {
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    switch message {
+                    case .binary(let buffer):
+                        try await attachment.connection.write(Array(buffer.readableBytesView))
+                    case .text(let text):
+                        try await self.control(text, attachment: attachment)
+                    }
+                }
+            } catch {
+                connectionLogger.debug("client stream ended", metadata: ["error": "\(error)"])
+            }
+            group.cancelAll()
+        }
+        await attachment.connection.close()
+        await self.sessions.detached(attachment, lastTrafficAt: traffic.lastTrafficAt)
+        connectionLogger.debug("terminal client detached", metadata: ["dropped": "\(dropped.withLockedValue { $0 })"])
+    }
+
+    /// Applies a JSON control message; unknown ones are ignored so newer clients work with older servers.
+    private func control(_ text: String, attachment: TerminalAttachment) async throws {
+        struct Control: Decodable {
+            var type: String
+            var cols: Int?
+            var rows: Int?
+        }
+        guard let message = try? JSONDecoder().decode(Control.self, from: Data(text.utf8)) else { return }
+        if message.type == "resize", let cols = message.cols, let rows = message.rows {
+            try await attachment.connection.resize(columns: Self.clamp(cols, 2...1000), rows: Self.clamp(rows, 2...500))
+        }
+    }
+
+    private func owner(_ context: AppRequestContext) throws -> User {
+        if let user = context.user {
+            return user
+        }
+        guard let user = context.ticketUser.withLockedValue({ $0 }) else {
+            throw APIError(.unauthorized, code: "unauthenticated", message: "Attach with a ticket or a bearer token.")
+        }
+        return user
+    }
+
+    static func notice(_ fields: [String: String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func clamp(_ value: Int, _ range: ClosedRange<Int>) -> Int {
+        min(max(value, range.lowerBound), range.upperBound)
+    }
+}
+
+/// Notes the time of every byte that arrives from the client, below the WebSocket layer,
+/// so pongs count as traffic too (the WebSocket library consumes them without telling us).
+final class TrafficObserver: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let last: NIOLockedValueBox<Date>
+    private let now: @Sendable () -> Date
+
+    init(now: @escaping @Sendable () -> Date) {
+        self.now = now
+        self.last = NIOLockedValueBox(now())
+    }
+
+    var lastTrafficAt: Date { self.last.withLockedValue { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let time = self.now()
+        self.last.withLockedValue { $0 = time }
+        context.fireChannelRead(data)
+    }
+}

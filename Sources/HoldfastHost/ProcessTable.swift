@@ -1,0 +1,52 @@
+import Glibc
+
+/// Reads the host's process table from `/proc`, tolerating processes that vanish mid-read.
+///
+/// The host finds a session's sandbox processes by their command lines, including those started
+/// by an earlier server process, which only the kernel still knows about.
+enum ProcessTable {
+    /// The pids of every process now, in no particular order.
+    static func processIDs() -> [pid_t] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var pids: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let pid = pid_t(name) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// The arguments a process was started with; `nil` when it is gone, and empty for a zombie
+    /// or a kernel thread.
+    static func arguments(of pid: pid_t) -> [String]? {
+        let descriptor = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count > 0 {
+                bytes += buffer[0..<count]
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else if count < 0 {
+                return nil
+            } else {
+                break
+            }
+        }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The live processes one of whose arguments is exactly `argument`, this process excepted.
+    static func processes(withArgument argument: String) -> [pid_t] {
+        let me = getpid()
+        return self.processIDs().filter { pid in
+            pid != me && (self.arguments(of: pid)?.contains(argument) ?? false)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Glibc
+import HoldfastCore
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A tmux client attached to a session through a pseudo-terminal that the server holds the master of.
+///
+/// tmux only talks to terminals, so each browser attachment is a real PTY: the client (`tmux
+/// attach`) runs on the slave as its controlling terminal, and the server reads and writes the
+/// master through an NIO channel, so output arrives without a thread per attachment. Closing the
+/// master hangs the client up: it exits and the session lives on (that is a detach).
+final class PseudoTerminalConnection: TerminalConnection {
+    let output: AsyncStream<[UInt8]>
+    private let channel: any Channel
+    /// Completed by the client's first output, failed if it exits before any.
+    private let drawn: EventLoopFuture<Void>
+    /// The master as NIO reads it; only touched on the channel's event loop while the channel is active.
+    private let master: Int32
+    private let client: ChildProcess
+    private let logger: Logger
+
+    private init(
+        output: AsyncStream<[UInt8]>, channel: any Channel, drawn: EventLoopFuture<Void>, master: Int32, client: ChildProcess,
+        logger: Logger
+    ) {
+        self.output = output
+        self.channel = channel
+        self.drawn = drawn
+        self.master = master
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Opens a PTY of the given size and starts `client` on it.
+    ///
+    /// - Parameter client: the attach command; it is run under `setsid --ctty` so the slave becomes
+    ///   its controlling terminal, which is what delivers SIGWINCH to it when the size changes.
+    static func open(
+        client: Command, setsidPath: String, columns: Int, rows: Int, eventLoopGroup: any EventLoopGroup, logger: Logger
+    ) async throws -> PseudoTerminalConnection {
+        guard let bootstrap = NIOPipeBootstrap(validatingGroup: eventLoopGroup) else {
+            throw HostError(
+                code: "unsupported_event_loop_group",
+                message: "terminals need NIOPosix's MultiThreadedEventLoopGroup; pass one to TmuxHost"
+            )
+        }
+        let (master, slave) = try openPseudoTerminal(columns: columns, rows: rows)
+        let process: ChildProcess
+        do {
+            defer { Glibc.close(slave) }
+            process = try ProcessSpawner.spawn(
+                Command(
+                    setsidPath, ["--ctty", client.executable] + client.arguments, environment: client.environment,
+                    workingDirectory: client.workingDirectory
+                ),
+                standardInput: slave, standardOutput: slave, standardError: slave
+            )
+        } catch {
+            Glibc.close(master)
+            throw error
+        }
+        // NIO needs one descriptor per direction and would otherwise `dup` the master without
+        // FD_CLOEXEC; our own duplicate keeps the flag.
+        let writer = fcntl(master, F_DUPFD_CLOEXEC, 0)
+        guard writer >= 0 else {
+            let code = errno
+            Glibc.close(master)
+            await process.end(grace: .seconds(1))
+            throw HostError.systemCall(
+                "fcntl(F_DUPFD_CLOEXEC)", errno: code, while: "attaching a terminal",
+                hint: "the server may be out of file descriptors; raise its limit (ulimit -n)")
+        }
+        let (output, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        let drawn = eventLoopGroup.any().makePromise(of: Void.self)
+        do {
+            let channel = try await bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TerminalOutputHandler(continuation: continuation, drawn: drawn))
+                }
+            }.takingOwnershipOfDescriptors(input: master, output: writer).get()
+            return PseudoTerminalConnection(
+                output: output, channel: channel, drawn: drawn.futureResult, master: master, client: process, logger: logger
+            )
+        } catch {
+            continuation.finish()
+            drawn.fail(error)
+            await process.end(grace: .seconds(1))
+            throw HostError(code: "terminal_failed", message: "could not read the terminal; retry the attachment", cause: error)
+        }
+    }
+
+    /// Sends keystrokes once the client has drawn its first screen.
+    ///
+    /// Until then the client may not have put the terminal in raw mode, and the PTY itself would
+    /// echo the keys onto the user's screen (ARCHITECTURE §7); waiting here spares every caller that race.
+    func write(_ bytes: [UInt8]) async throws {
+        do {
+            try await self.drawn.get()
+            try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+        } catch {
+            throw HostError(code: "terminal_closed", message: "the terminal has detached; attach again", cause: error)
+        }
+    }
+
+    /// Sets the PTY's size; the kernel signals the client, and tmux resizes the window to it
+    /// (`window-size latest`: the client that spoke last wins).
+    func resize(columns: Int, rows: Int) async throws {
+        let size = try windowSize(columns: columns, rows: rows)
+        let channel = self.channel
+        let master = self.master
+        let result: Int32 = try await channel.eventLoop.submit {
+            // On the loop, an active channel guarantees the descriptor is still ours.
+            guard channel.isActive else { return EBADF }
+            var size = size
+            return ioctl(master, UInt(TIOCSWINSZ), &size) == 0 ? 0 : errno
+        }.get()
+        if result == EBADF {
+            throw HostError(code: "terminal_closed", message: "the terminal has detached; attach again")
+        }
+        guard result == 0 else {
+            throw HostError.systemCall("ioctl(TIOCSWINSZ)", errno: result, while: "resizing a terminal", hint: "attach again")
+        }
+    }
+
+    /// Detaches: closing the master hangs up the client, which exits; the session keeps running.
+    func close() async {
+        do {
+            try await self.channel.close()
+        } catch ChannelError.alreadyClosed {
+            // The client exited first.
+        } catch {
+            self.logger.debug("closing a terminal failed", metadata: ["error": "\(error)"])
+        }
+        if await self.client.end(grace: .seconds(2)) == nil {
+            self.logger.debug("a tmux client did not exit after its terminal closed")
+        }
+    }
+}
+
+/// Hands the client's output to the connection's stream and ends it when the client is gone.
+private final class TerminalOutputHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let continuation: AsyncStream<[UInt8]>.Continuation
+    private let drawn: EventLoopPromise<Void>
+    private var hasDrawn = false
+
+    init(continuation: AsyncStream<[UInt8]>.Continuation, drawn: EventLoopPromise<Void>) {
+        self.continuation = continuation
+        self.drawn = drawn
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        self.continuation.yield(Array(buffer.readableBytesView))
+        if !self.hasDrawn {
+            self.hasDrawn = true
+            self.drawn.succeed()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.continuation.finish()
+        if !self.hasDrawn {
+            self.hasDrawn = true
+            self.drawn.fail(ChannelError.ioOnClosedChannel)
+        }
+        context.fireChannelInactive()
+    }
+
+    /// Once every slave descriptor is closed (the client exited) reading the master fails with
+    /// EIO: that is the end of the attachment, not a fault.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Opens a PTY pair of the given size, both ends close-on-exec.
+///
+/// The flag is set right after `openpty` (Swift's Glibc module hides `posix_openpt`, which could
+/// set it atomically); every child the host spawns closes all descriptors above 2 anyway, so the
+/// window only matters for children other code spawns.
+private func openPseudoTerminal(columns: Int, rows: Int) throws -> (master: Int32, slave: Int32) {
+    var size = try windowSize(columns: columns, rows: rows)
+    var master: Int32 = -1
+    var slave: Int32 = -1
+    guard openpty(&master, &slave, nil, nil, &size) == 0 else {
+        throw HostError.systemCall(
+            "openpty", errno: errno, while: "opening a terminal",
+            hint: "the host may be out of pseudo-terminals (see /proc/sys/kernel/pty/max) or descriptors (ulimit -n)")
+    }
+    guard fcntl(master, F_SETFD, FD_CLOEXEC) == 0, fcntl(slave, F_SETFD, FD_CLOEXEC) == 0 else {
+        let code = errno
+        Glibc.close(master)
+        Glibc.close(slave)
+        throw HostError.systemCall("fcntl(FD_CLOEXEC)", errno: code, while: "opening a terminal", hint: "retry the attachment")
+    }
+    return (master, slave)
+}
+
+/// A `winsize`, refusing sizes a terminal cannot have.
+private func windowSize(columns: Int, rows: Int) throws -> winsize {
+    guard (1...10_000).contains(columns), (1...10_000).contains(rows) else {
+        throw HostError(code: "invalid_terminal_size", message: "\(columns)×\(rows) is not a terminal size; send 1 to 10000 each")
+    }
+    return winsize(ws_row: UInt16(rows), ws_col: UInt16(columns), ws_xpixel: 0, ws_ypixel: 0)
+}

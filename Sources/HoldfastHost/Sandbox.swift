@@ -1,0 +1,173 @@
+import Foundation
+import Glibc
+import HoldfastCore
+
+/// Who a session's processes are, as the host's kernel sees them.
+struct SandboxIdentity: Sendable, Hashable {
+    var uid: uid_t
+    var gid: gid_t
+    /// Whether the sandbox starts as root and drops to `uid`/`gid` (with `setpriv`) before tmux runs.
+    var dropsPrivileges: Bool
+
+    /// Picks the identity for a launch.
+    ///
+    /// An account requires a root server (only root can become another uid) and may not be root
+    /// itself: a shell that is uid 0 outside its sandbox is one kernel bug away from the host.
+    /// Without an account the session runs as the server's own user.
+    static func resolve(account: UnixAccount?) throws -> SandboxIdentity {
+        guard let account else {
+            return SandboxIdentity(uid: geteuid(), gid: getegid(), dropsPrivileges: false)
+        }
+        guard account.uid != 0, account.gid != 0 else {
+            throw HostError(
+                code: "account_is_root",
+                message: "a session may not run as uid 0 or gid 0; give it an unprivileged account (uid ≥ 1000)"
+            )
+        }
+        guard geteuid() == 0 else {
+            throw HostError(
+                code: "account_requires_root",
+                message: "running a session as uid \(account.uid) needs a server running as root; "
+                    + "start the server as root, or launch sessions without an account"
+            )
+        }
+        return SandboxIdentity(uid: account.uid, gid: account.gid, dropsPrivileges: true)
+    }
+
+    /// The user's name inside the sandbox; the same for everyone, since nobody else is in there.
+    var userName: String { self.uid == 0 ? "root" : "user" }
+
+    /// The sandbox's `/etc/passwd`: the user, plus root and nobody so that files owned by them have names.
+    func passwd(home: String, shell: String) -> String {
+        var lines = ["root:x:0:0:root:\(self.uid == 0 ? home : "/root"):\(self.uid == 0 ? shell : "/usr/sbin/nologin")"]
+        if self.uid != 0 {
+            lines.append("user:x:\(self.uid):\(self.gid):Holdfast user:\(home):\(shell)")
+        }
+        lines.append("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The sandbox's `/etc/group`; `tty` names the group of the pseudo-terminals in `/dev/pts`.
+    var group: String {
+        var lines = ["root:x:0:", "tty:x:5:"]
+        if self.gid != 0 && self.gid != 5 {
+            lines.append("user:x:\(self.gid):")
+        }
+        lines.append("nogroup:x:65534:")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The bubblewrap command line that confines one session's tmux server and everything it starts.
+///
+/// The sandbox sees the system read-only, its own workspace as `$HOME`, its own `/tmp`, a minimal
+/// `/etc`, and, of the host's data directory, only its own tmux socket folder, as `/run/holdfast`.
+/// No other workspace, no other session, no `/etc/shadow`, not even the host's paths.
+///
+/// The socket is the same inode inside and out, so clients outside connect to it in the session's
+/// folder. They do so by a relative path from that folder, and the server by the short path inside:
+/// a Unix socket path must fit in 108 bytes, which a data directory deep in a temporary folder
+/// would otherwise exceed.
+struct Sandbox: Sendable {
+    /// `$HOME` inside every sandbox, where the workspace is bound.
+    static let home = "/home/user"
+    static let hostname = "holdfast"
+    /// `PATH` inside the sandbox and for the tmux clients outside it (tmux hands a new session the
+    /// `PATH` of the client that created it).
+    static let path = "/usr/local/bin:/usr/bin:/bin"
+    /// Where the session's socket folder appears inside the sandbox; `$TMUX` points there, so
+    /// `tmux` typed in the session reaches its own server.
+    static let socketDirectory = "/run/holdfast"
+    static let configuration = "/etc/tmux.conf"
+    /// What a login shell, a resolver and TLS need from `/etc`; bound read-only when present.
+    static let etcEntries = [
+        "alternatives", "bash.bashrc", "bash_completion", "bash_completion.d", "ca-certificates.conf", "environment",
+        "gai.conf", "host.conf", "hosts", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias",
+        "localtime", "mime.types", "nsswitch.conf", "profile", "profile.d", "protocols", "resolv.conf", "services",
+        "ssl", "terminfo", "timezone", "vim", "xdg",
+    ]
+    /// Top-level folders taken from the host; on a merged-/usr system the last four are symlinks.
+    static let systemDirectories = ["/usr", "/bin", "/lib", "/lib64", "/sbin"]
+
+    var bwrapPath: String
+    var setprivPath: String
+    var tmuxPath: String
+    var shell: String
+    var directory: SessionDirectory
+    var workspace: String
+    var identity: SandboxIdentity
+
+    /// The environment inside the sandbox; bwrap clears everything else (`--clearenv`).
+    var environment: [(String, String)] {
+        [
+            ("HOME", Self.home),
+            ("USER", self.identity.userName),
+            ("LOGNAME", self.identity.userName),
+            ("SHELL", self.shell),
+            ("TERM", "xterm-256color"),
+            ("PATH", Self.path),
+            ("LANG", "C.UTF-8"),
+            ("HOLDFAST_SESSION", self.directory.id.description),
+        ]
+    }
+
+    /// `bwrap …` up to and including the tmux server it runs; see the flags' comments for why each is there.
+    var bwrapArguments: [String] {
+        var arguments: [String] = [
+            // Own pid namespace: the session sees only its own processes, and killing bwrap's inner
+            // process (the namespace's pid 1) kills everything in it at once, jobs that ignored
+            // SIGHUP included: that is how `terminate` leaves nothing behind.
+            "--unshare-pid",
+            // Own System V IPC and host name.
+            "--unshare-ipc", "--unshare-uts", "--hostname", Self.hostname,
+            // No capabilities, except the three setpriv needs to become the account and then drop
+            // even the bounding set; after the uid change the kernel clears them all.
+            "--cap-drop", "ALL",
+        ]
+        if self.identity.dropsPrivileges {
+            arguments += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        }
+        arguments += self.systemArguments()
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        // bwrap creates missing parent folders with mode 0700, which a dropped uid cannot enter.
+        arguments += ["--perms", "0755", "--dir", "/etc"]
+        for entry in Self.etcEntries {
+            arguments += ["--ro-bind-try", "/etc/\(entry)", "/etc/\(entry)"]
+        }
+        arguments += ["--ro-bind", self.directory.passwd, "/etc/passwd", "--ro-bind", self.directory.group, "/etc/group"]
+        arguments += ["--perms", "0755", "--dir", "/home", "--bind", self.workspace, Self.home]
+        arguments += ["--perms", "0755", "--dir", "/run", "--bind", self.directory.socketDirectory, Self.socketDirectory]
+        arguments += ["--ro-bind", self.directory.configuration, Self.configuration]
+        // `/`, not the home: bwrap changes directory as root without capabilities, which may not
+        // enter the account's 0700 workspace. The shell starts in the home (`new-session -c`).
+        arguments += ["--chdir", "/", "--clearenv"]
+        for (name, value) in self.environment {
+            arguments += ["--setenv", name, value]
+        }
+        arguments.append("--")
+        if self.identity.dropsPrivileges {
+            arguments += [
+                self.setprivPath, "--reuid=\(self.identity.uid)", "--regid=\(self.identity.gid)", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--",
+            ]
+        }
+        // The tmux server in the foreground as the sandbox's main process; `-D` takes no command.
+        let socket = Self.socketDirectory + "/" + SessionDirectory.socketName
+        arguments += [self.tmuxPath, "-S", socket, "-f", Self.configuration, "-D"]
+        return arguments
+    }
+
+    /// `/usr` read-only, and `/bin`, `/lib`, … as the symlinks or folders they are on this host.
+    private func systemArguments() -> [String] {
+        var arguments: [String] = []
+        for directory in Self.systemDirectories {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory) {
+                arguments += ["--symlink", target, directory]
+            } else {
+                // Without /usr nothing runs: fail loudly. The others may be missing (no /lib64).
+                arguments += [directory == "/usr" ? "--ro-bind" : "--ro-bind-try", directory, directory]
+            }
+        }
+        return arguments
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Glibc
+import HoldfastCore
+
+/// The files of one session on the host: `SESSIONS/<id>/`, owned by the server, mode 0700.
+///
+/// ```
+/// SESSIONS/<id>/
+///   tmux.conf     the tmux server's configuration (bound read-only into the sandbox)
+///   passwd group  the sandbox's /etc/passwd and /etc/group (bound read-only)
+///   sandbox.pid   pid of `setsid bwrap`, the leader of the sandbox's process group
+///   sandbox.log   what bwrap and the tmux server printed, for launch errors
+///   socket/       owned by the session's account; bound into the sandbox as /run/holdfast
+///     tmux.sock
+/// ```
+///
+/// Only `socket/` is writable by the session's user. The pid file stays outside it, because the
+/// server kills by that pid: a user who could rewrite it could make the server kill anything.
+/// Everything here is derived from the directory name, so a restarted server re-adopts a session
+/// from the disk alone.
+struct SessionDirectory: Sendable {
+    let id: Session.ID
+    let path: String
+
+    init(sessionsDirectory: String, id: Session.ID) {
+        self.id = id
+        self.path = (sessionsDirectory as NSString).appendingPathComponent(id.description)
+    }
+
+    var socketDirectory: String { self.path + "/socket" }
+    static let socketName = "tmux.sock"
+    var socket: String { self.socketDirectory + "/" + Self.socketName }
+    var configuration: String { self.path + "/tmux.conf" }
+    var passwd: String { self.path + "/passwd" }
+    var group: String { self.path + "/group" }
+    var pidFile: String { self.path + "/sandbox.pid" }
+    var log: String { self.path + "/sandbox.log" }
+
+    /// Writes the session's files afresh, leaving no socket or pid of an earlier run behind.
+    ///
+    /// - Parameters:
+    ///   - identity: who runs in the sandbox; `socket/` is given to that uid so its tmux server can
+    ///     create the socket.
+    func prepare(tmuxConfiguration: String, identity: SandboxIdentity, shell: String) throws {
+        let parent = (self.path as NSString).deletingLastPathComponent
+        try makeDirectory(parent, mode: 0o700, createParents: true)
+        try makeDirectory(self.path, mode: 0o700, createParents: false)
+        for stale in [self.socketDirectory, self.pidFile, self.log] {
+            try removeIfPresent(stale)
+        }
+        try makeDirectory(self.socketDirectory, mode: 0o700, createParents: false)
+        try changeOwner(self.socketDirectory, uid: identity.uid, gid: identity.gid)
+        try writeFile(self.configuration, tmuxConfiguration)
+        try writeFile(self.passwd, identity.passwd(home: Sandbox.home, shell: shell))
+        try writeFile(self.group, identity.group)
+    }
+
+    /// Records the pid of the sandbox's leader so that a later server can end it.
+    func recordSandbox(pid: pid_t) throws {
+        try writeFile(self.pidFile, "\(pid)\n", mode: 0o600)
+    }
+
+    /// The recorded pid of the sandbox's leader, if any.
+    func recordedSandboxPID() -> pid_t? {
+        guard let text = try? String(contentsOfFile: self.pidFile, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The last lines bwrap and tmux printed, to quote in an error.
+    func logTail(maximumBytes: Int = 2_000) -> String {
+        guard let data = FileManager.default.contents(atPath: self.log), !data.isEmpty else { return "" }
+        let text = String(decoding: data.suffix(maximumBytes), as: UTF8.self)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Removes everything the host created for the session; the workspace lives elsewhere and stays.
+    ///
+    /// `socket/` was writable by the user, so it is removed without following links in it.
+    func remove() throws {
+        for item in [self.socketDirectory, self.configuration, self.passwd, self.group, self.pidFile, self.log] {
+            try removeIfPresent(item)
+        }
+        if rmdir(self.path) != 0 && errno != ENOENT {
+            throw HostError.systemCall(
+                "rmdir", errno: errno, while: "removing \(self.path)",
+                hint: "something else put files there; remove the folder by hand once the session is gone")
+        }
+    }
+}
+
+/// Creates a directory with exactly `mode` (not filtered by the umask); an existing one gets `mode` too.
+func makeDirectory(_ path: String, mode: mode_t, createParents: Bool) throws {
+    if createParents {
+        let parent = (path as NSString).deletingLastPathComponent
+        if parent != path && !FileManager.default.fileExists(atPath: parent) {
+            try makeDirectory(parent, mode: 0o755, createParents: true)
+        }
+    }
+    if mkdir(path, mode) != 0 {
+        let code = errno
+        guard code == EEXIST else {
+            throw HostError.systemCall("mkdir", errno: code, while: "creating \(path)", hint: "check the permissions of its parent")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw HostError(code: "not_a_directory", message: "\(path) exists and is not a directory; move it away")
+        }
+    }
+    guard chmod(path, mode) == 0 else {
+        throw HostError.systemCall("chmod", errno: errno, while: "setting the mode of \(path)", hint: "check who owns it")
+    }
+}
+
+func changeOwner(_ path: String, uid: uid_t, gid: gid_t) throws {
+    guard lchown(path, uid, gid) == 0 else {
+        throw HostError.systemCall(
+            "lchown", errno: errno, while: "giving \(path) to uid \(uid)",
+            hint: "the server must run as root to run sessions as other accounts")
+    }
+}
+
+/// Writes `text` to `path` through a temporary file, so a reader never sees half a file.
+func writeFile(_ path: String, _ text: String, mode: Int = 0o644) throws {
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    } catch {
+        throw HostError(code: "write_failed", message: "could not write \(path); check the disk and its permissions", cause: error)
+    }
+}
+
+/// Removes a file or a directory tree; symbolic links are removed, not followed.
+func removeIfPresent(_ path: String) throws {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    do {
+        try FileManager.default.removeItem(atPath: path)
+    } catch {
+        throw HostError(code: "remove_failed", message: "could not remove \(path); remove it by hand", cause: error)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import HoldfastApp
+import HoldfastCore
+import HoldfastTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The session API over a fake host: who may do what, and what the timeline records.
+@Suite("Session API")
+struct SessionAPITests {
+    @Test func aMemberStartsListsAndClosesTheirSession() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            let started = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            #expect(started.status == .created, "\(String(buffer: started.body))")
+            let id = try #require(JSON(started.body)["id"].string)
+            #expect(JSON(started.body)["state"].string == "starting")
+            #expect(JSON(started.body)["expiresAt"].string != nil)
+            #expect(server.host.launches.count == 1)
+            #expect(server.host.launches.first?.workspace.hasPrefix(server.dataDirectory.path) == true)
+
+            let listed = try await client.send(.get, "/api/v1/sessions", token: tenants.acmeMember)
+            #expect(JSON(listed.body)["items"].array.compactMap { $0["id"].string } == [id])
+
+            let closed = try await client.send(.delete, "/api/v1/sessions/\(id)", token: tenants.acmeMember)
+            #expect(JSON(closed.body)["state"].string == "closed")
+            #expect(JSON(closed.body)["closeReason"].string == "user")
+            #expect(try await server.host.runningSessions().isEmpty)
+
+            let events = try await client.send(.get, "/api/v1/sessions/\(id)/events", token: tenants.acmeMember)
+            #expect(JSON(events.body).array.compactMap { $0["type"].string } == ["started", "closing", "closed"])
+            let live = try await client.send(.get, "/api/v1/sessions", token: tenants.acmeMember)
+            #expect(JSON(live.body)["items"].array.isEmpty)
+        }
+    }
+
+    @Test func othersCannotSeeOrAttachButTheTenantAdminCanClose() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            let started = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            let id = try #require(JSON(started.body)["id"].string)
+
+            expectError(try await client.send(.get, "/api/v1/sessions/\(id)", token: tenants.globexAdmin), .notFound)
+            expectError(try await client.send(.post, "/api/v1/sessions/\(id)/tickets", token: tenants.globexAdmin), .notFound)
+            expectError(try await client.send(.post, "/api/v1/sessions/\(id)/tickets", token: tenants.acmeAdmin), .forbidden)
+            #expect(try await client.send(.get, "/api/v1/sessions/\(id)", token: tenants.acmeAdmin).status == .ok)
+
+            let closed = try await client.send(.delete, "/api/v1/sessions/\(id)", token: tenants.acmeAdmin)
+            #expect(JSON(closed.body)["closeReason"].string == "admin")
+        }
+    }
+
+    @Test func badSessionRequestsAreRefused() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            expectError(
+                try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "spaceship"]),
+                .unprocessableContent, code: "invalid_kind"
+            )
+            expectError(
+                try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "desktop"]),
+                .unprocessableContent, code: "unsupported_kind"
+            )
+            expectError(try await client.send(.get, "/api/v1/sessions/not-a-uuid", token: tenants.acmeMember), .notFound)
+            expectError(try await client.send(.get, "/api/v1/sessions/\(UUID())", token: tenants.acmeMember), .notFound)
+            expectError(try await client.send(.get, "/api/v1/sessions"), .unauthorized)
+            server.host.setFailures(launch: true)
+            let failed = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            expectError(failed, .serviceUnavailable, code: "session_start_failed")
+        }
+    }
+}
