@@ -79,11 +79,11 @@ class Server:
         return self.process.returncode
 
 
-def start_server(binary: Path, data_dir: Path, database: str | None = None) -> Server:
+def start_server(binary: Path, data_dir: Path, database: str | None = None, extra: tuple[str, ...] = ()) -> Server:
     """Starts `holdfast serve --port 0` and waits for its `listening on` line."""
     store = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
     process = subprocess.Popen(
-        [str(binary), "serve", *store, "--port", "0"],
+        [str(binary), "serve", *store, "--port", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

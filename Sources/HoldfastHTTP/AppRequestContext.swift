@@ -1,7 +1,6 @@
 import HoldfastCore
 import Hummingbird
 import HummingbirdWebSocket
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// What a request carries through the middleware chain to its route.
@@ -11,9 +10,6 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
     public let webSocket: WebSocketHandlerReference<Self>
     /// The connection, so the terminal gateway can watch its raw traffic (pongs included).
     let channel: any Channel
-    /// The user an attach ticket named, set while the WebSocket upgrade is checked (the
-    /// context is copied between that check and the socket's handler, so it is a shared box).
-    let ticketUser = NIOLockedValueBox<User?>(nil)
     /// The signed-in user, set by `AuthenticationMiddleware` when the request has a valid token.
     public var user: User?
     /// The token the user signed in with (its digest), so logout can end exactly this sign-in.

@@ -125,6 +125,9 @@ public actor SessionSupervisor: SessionService {
     public func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date) {
         let session = try await self.stored(id)
         try AccessPolicy.requireAttach(to: session, by: user)
+        guard self.live[id] != nil else {
+            throw CoreError(.conflict, code: "session_closed", message: "The session is closed; start a new session.")
+        }
         let ticket = Authenticator.newToken()
         let expiresAt = self.now().addingTimeInterval(self.configuration.ticketLifetime)
         try await self.repositories.sessions.createTicket(

@@ -22,17 +22,37 @@ struct TerminalGateway {
         group.ws("sessions/:id/attach", shouldUpgrade: self.shouldUpgrade, onUpgrade: self.run)
     }
 
-    /// Authenticates before the upgrade, so a refused client gets a JSON error, not a socket.
+    /// Always upgrades: the browser's WebSocket API cannot read an HTTP error, so a refused
+    /// client instead gets a JSON notice and a close code it can act on (see `refuse`).
     @Sendable func shouldUpgrade(_ request: Request, context: AppRequestContext) async throws -> RouterShouldUpgrade {
-        let id = try SessionRoutes.id(context)
-        if let ticket = request.uri.queryParameters.get("ticket") {
-            let user = try await self.sessions.redeemTicket(String(ticket), for: id)
-            context.ticketUser.withLockedValue { $0 = user }
-        } else {
-            let user = try context.requireUser()
-            _ = try await self.sessions.session(id, for: user)
-        }
+        _ = try SessionRoutes.id(context)
         return .upgrade([:])
+    }
+
+    /// The user behind the attach: a single-use ticket (browsers) or the bearer token.
+    private func authorize(_ request: Request, context: AppRequestContext, session id: Session.ID) async throws -> User {
+        if let ticket = request.uri.queryParameters.get("ticket") {
+            return try await self.sessions.redeemTicket(String(ticket), for: id)
+        }
+        let user = try context.requireUser()
+        _ = try await self.sessions.session(id, for: user)
+        return user
+    }
+
+    /// Tells a refused client why, then closes with a code in the private range: 4401 sign in
+    /// (or get a new ticket), 4403 not yours, 4404 no such session, 4409 closed or expiring.
+    private func refuse(_ error: any Error, outbound: WebSocketOutboundWriter) async {
+        let apiError = APIError(from: error)
+        let code: UInt16 =
+            switch apiError.status.code {
+            case 401: 4401
+            case 403: 4403
+            case 404: 4404
+            case 409: 4409
+            default: 4500
+            }
+        try? await outbound.write(.text(Self.notice(["type": "error", "code": apiError.code, "message": apiError.message])))
+        try? await outbound.close(.unknown(code), reason: apiError.code)
     }
 
     @Sendable func run(
@@ -44,8 +64,13 @@ struct TerminalGateway {
         let requestContext = context.requestContext
         let logger = requestContext.logger
         let id = try SessionRoutes.id(requestContext)
-        // A bearer client is the context's user; a ticket names its user during the upgrade.
-        let user = try self.owner(requestContext)
+        let user: User
+        do {
+            user = try await self.authorize(request, context: requestContext, session: id)
+        } catch {
+            await self.refuse(error, outbound: outbound)
+            return
+        }
         let columns = request.uri.queryParameters.get("cols").flatMap { Int($0) } ?? 120
         let rows = request.uri.queryParameters.get("rows").flatMap { Int($0) } ?? 36
 
@@ -63,9 +88,7 @@ struct TerminalGateway {
                 }
             )
         } catch {
-            let message = (error as? CoreError)?.message ?? "The session cannot be attached."
-            try? await outbound.write(.text(Self.notice(["type": "error", "message": message])))
-            try? await outbound.close(.policyViolation, reason: String(message.prefix(120)))
+            await self.refuse(error, outbound: outbound)
             return
         }
         let session = attachment.sessionID
@@ -139,16 +162,6 @@ struct TerminalGateway {
         if message.type == "resize", let cols = message.cols, let rows = message.rows {
             try await attachment.connection.resize(columns: Self.clamp(cols, 2...1000), rows: Self.clamp(rows, 2...500))
         }
-    }
-
-    private func owner(_ context: AppRequestContext) throws -> User {
-        if let user = context.user {
-            return user
-        }
-        guard let user = context.ticketUser.withLockedValue({ $0 }) else {
-            throw APIError(.unauthorized, code: "unauthenticated", message: "Attach with a ticket or a bearer token.")
-        }
-        return user
     }
 
     static func notice(_ fields: [String: String]) -> String {
