@@ -116,6 +116,7 @@ class Relay:
         self.listener.listen()
         self.port = self.listener.getsockname()[1]
         self.silent = threading.Event()
+        self.refusing = threading.Event()
         self.sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -129,6 +130,9 @@ class Relay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing.is_set():
+                client.close()  # the link is down: nothing gets through
+                continue
             upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
@@ -148,6 +152,23 @@ class Relay:
                 sink.sendall(data)
             except OSError:
                 return
+
+    def cut(self) -> None:
+        """The link dies: every connection through the relay is reset, and new ones are refused
+        until `restore()`."""
+        self.refusing.set()
+        for sock in self.sockets:
+            try:
+                # shutdown wakes the pump threads blocked in recv; a bare close would not.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.refusing.clear()
 
     def close(self) -> None:
         self.listener.close()

@@ -65,6 +65,9 @@ public func buildServer(
             configuration: supervisorConfiguration, repositories: repositories, host: sessionHost,
             accountFor: { user in try await accounts.unixAccount(for: user) }, now: now, logger: logger
         )
+        if configuration.resolvedVendorDirectory == nil {
+            logger.warning("the xterm.js bundle is missing, so the terminal page cannot load; run `scripts/setup.sh run`")
+        }
         // Before serving: sessions that outlived the previous server are found again.
         try await supervisor.adoptAll()
 
@@ -79,7 +82,8 @@ public func buildServer(
                 health: { await database.isReachable() },
                 metrics: { metrics.emitToString() },
                 logger: logger,
-                sessions: supervisor
+                sessions: supervisor,
+                vendorDirectory: configuration.resolvedVendorDirectory
             )
         )
         let httpHost = configuration.http.host

@@ -32,6 +32,9 @@ public struct HoldfastConfiguration: Sendable {
     public var database: DatabaseLocation?
     public var http = HTTP()
     public var sessions = Sessions()
+    /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
+    /// `./vendor`, then in the source tree the binary was built in.
+    public var vendorDirectory: String?
     public var authentication = Authenticator.Configuration()
 
     public init() {}
@@ -40,6 +43,17 @@ public struct HoldfastConfiguration: Sendable {
     public var workspacesDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("workspaces").path }
     /// Per-session folders (tmux socket and configuration).
     public var sessionsDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("sessions").path }
+
+    /// The vendor folder actually used, if one exists.
+    public var resolvedVendorDirectory: String? {
+        if let explicit = self.vendorDirectory { return explicit }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let candidates = [
+            URL(fileURLWithPath: "vendor"),
+            executable.deletingLastPathComponent().appendingPathComponent("../../../vendor").standardizedFileURL,
+        ]
+        return candidates.map(\.path).first { FileManager.default.fileExists(atPath: $0 + "/xterm/xterm.js") }
+    }
 
     /// The database actually used.
     public var resolvedDatabase: DatabaseLocation {

@@ -15,6 +15,8 @@ public struct HTTPDependencies: Sendable {
     public var metrics: @Sendable () async -> String
     public var logger: Logger
     public var sessions: any SessionService
+    /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
+    public var vendorDirectory: String?
 
     public init(
         repositories: Repositories,
@@ -24,7 +26,8 @@ public struct HTTPDependencies: Sendable {
         health: @escaping @Sendable () async -> Bool,
         metrics: @escaping @Sendable () async -> String,
         logger: Logger,
-        sessions: any SessionService
+        sessions: any SessionService,
+        vendorDirectory: String? = nil
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -34,6 +37,7 @@ public struct HTTPDependencies: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.sessions = sessions
+        self.vendorDirectory = vendorDirectory
     }
 }
 
@@ -58,6 +62,11 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
             logger: quiet
         )
     )
+    if let vendor = dependencies.vendorDirectory {
+        router.add(
+            middleware: FileMiddleware(
+                vendor, urlBasePath: "/vendor", cacheControl: .init([(MediaType(type: .any), [.noCache])]), logger: quiet))
+    }
     router.add(middleware: AuthenticationMiddleware(authenticator: dependencies.authenticator))
 
     let openAPI = try Data(contentsOf: resourcesDirectory.appendingPathComponent("openapi.yaml"))
@@ -75,6 +84,6 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
-    PortalRoutes(templates: templates, repositories: dependencies.repositories).add(to: router)
+    PortalRoutes(templates: templates, repositories: dependencies.repositories, sessions: dependencies.sessions).add(to: router)
     return router
 }

@@ -10,11 +10,13 @@ import Mustache
 struct PortalRoutes {
     let templates: MustacheLibrary
     let repositories: Repositories
+    let sessions: any SessionService
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/", use: self.home)
         router.get("login", use: self.login)
         router.get("admin", use: self.admin)
+        router.get("sessions/:id", use: self.viewer)
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -28,7 +30,16 @@ struct PortalRoutes {
     @Sendable func home(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let user = context.user else { return Self.signInFirst(request) }
         let chrome = try await self.chrome(title: "Your sessions", user: user)
-        return try self.render("home", HomePage(page: chrome))
+        let sessions = try await self.sessions.sessions(of: user, includeClosed: false)
+        return try self.render("home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init)))
+    }
+
+    /// The terminal viewer; the page itself holds no secret, it asks for a ticket per connection.
+    @Sendable func viewer(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = context.user else { return Self.signInFirst(request) }
+        let session = try await self.sessions.session(try SessionRoutes.id(context), for: user)
+        let chrome = try await self.chrome(title: "Terminal", user: user)
+        return try self.render("session", ViewerPage(page: chrome, session: SessionRow(session)))
     }
 
     @Sendable func admin(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -117,6 +128,42 @@ struct LoginPage {
 
 struct HomePage {
     var page: PageChrome
+    var sessions: [SessionRow]
+    /// Stored, not computed: Mustache reads values through reflection, which sees stored properties only.
+    var hasSessions: Bool
+
+    init(page: PageChrome, sessions: [SessionRow]) {
+        self.page = page
+        self.sessions = sessions
+        self.hasSessions = !sessions.isEmpty
+    }
+}
+
+struct ViewerPage {
+    var page: PageChrome
+    var session: SessionRow
+}
+
+/// A session as pages show it; times are ISO 8601 for the page's script to count down.
+struct SessionRow {
+    var id: String
+    var kind: String
+    var state: String
+    var createdAt: String
+    var expiresAt: String?
+    var graceSeconds: Int
+    var isHeld: Bool
+
+    init(_ session: Session) {
+        let machine = session.machine
+        self.id = session.id.description
+        self.kind = session.kind.rawValue
+        self.state = machine.state.rawValue
+        self.createdAt = machine.createdAt.formatted(.iso8601)
+        self.expiresAt = machine.state == .held ? machine.expiresAt?.formatted(.iso8601) : nil
+        self.graceSeconds = Int(machine.grace)
+        self.isHeld = machine.state == .held
+    }
 }
 
 struct MessagePage {

@@ -70,6 +70,45 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  const newTerminal = document.querySelector("[data-action=new-terminal]");
+  if (newTerminal) {
+    newTerminal.addEventListener("click", async () => {
+      const card = newTerminal.closest(".card");
+      showError(card, null);
+      newTerminal.disabled = true;
+      try {
+        const session = await callAPI("POST", "/api/v1/sessions", { kind: "terminal" });
+        window.location.assign(`/sessions/${session.id}`);
+      } catch (error) {
+        showError(card, error);
+        newTerminal.disabled = false;
+      }
+    });
+  }
+
+  for (const button of document.querySelectorAll("[data-close-session]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try { await callAPI("DELETE", `/api/v1/sessions/${button.dataset.closeSession}`); } catch (_) { /* shown on reload */ }
+      window.location.reload();
+    });
+  }
+
+  // Times in the reader's zone, and live countdowns for held sessions.
+  for (const element of document.querySelectorAll("time[data-local]")) {
+    const date = new Date(element.dataset.local);
+    if (!isNaN(date)) element.textContent = date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+  const countdowns = document.querySelectorAll("[data-countdown]");
+  const tick = () => {
+    for (const element of countdowns) {
+      const left = Math.max(0, new Date(element.dataset.countdown).getTime() - Date.now());
+      const until = new Date(element.dataset.countdown).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      element.textContent = `held until ${until} (${Math.ceil(left / 60000)} min left)`;
+    }
+  };
+  if (countdowns.length) { tick(); setInterval(tick, 15000); }
+
   for (const button of document.querySelectorAll("[data-action=logout]")) {
     button.addEventListener("click", async () => {
       try { await callAPI("POST", "/api/v1/auth/logout"); } catch (_) { /* signed out already */ }
