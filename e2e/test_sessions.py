@@ -202,3 +202,22 @@ def test_exit_closes_the_session(server: Server):
     term.type("exit\r")
     closed = wait_for_state(server, http, session_id, "closed", timeout=20)
     assert closed["closeReason"] == "processesDied"
+
+
+def test_a_tenant_admin_extends_a_held_session_and_sees_it_in_the_admin_page(fast_server: Server):
+    http = member(fast_server)
+    fast_server.cli("admin", "create-user", "--tenant", "acme", "--email", "boss@acme.test", "--password", "correct horse", "--role", "tenant-admin")
+    admin = fast_server.login("boss@acme.test", "correct horse")
+    session_id = start_session(fast_server, http)
+    term = Terminal.open(http, fast_server.url, session_id)
+    term.wait_for(PROMPT)
+    term.drop()
+    held = wait_for_state(fast_server, http, session_id, "held")
+
+    extended = admin.post(f"{fast_server.url}/api/v1/sessions/{session_id}/extend", json={"minutes": 30}, timeout=10)
+    assert extended.status_code == 200, extended.text
+    assert (parse(extended.json()["expiresAt"]) - parse(held["expiresAt"])).total_seconds() == 30 * 60
+    assert timeline(fast_server, http, session_id)[-1] == "extended"
+
+    page = admin.get(f"{fast_server.url}/admin", timeout=10).text
+    assert f'data-session="{session_id}"' in page and "ann@acme.test" in page and "+30 min" in page

@@ -78,8 +78,11 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         authenticator: dependencies.authenticator, repositories: dependencies.repositories, secureCookies: dependencies.secureCookies
     )
     .add(to: api)
-    TenantRoutes(authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now)
-        .add(to: api)
+    TenantRoutes(
+        authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now,
+        sessions: dependencies.sessions
+    )
+    .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
     TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
 

@@ -43,6 +43,17 @@ public struct SQLTenantRepository: TenantRepository {
         }
     }
 
+    public func update(_ tenant: Tenant) async throws {
+        try await self.database.withConnection { sql in
+            try await sql.update("tenants")
+                .set("name", to: SQLBind(tenant.name))
+                .set("time_zone", to: SQLBind(tenant.timeZone))
+                .set("grace_seconds", to: SQLBind(tenant.graceSeconds))
+                .where("id", .equal, tenant.id.description)
+                .run()
+        }
+    }
+
     private static func query(_ sql: any SQLDatabase) -> SQLSelectBuilder {
         sql.select().columns("id", "name", "slug", "time_zone", "grace_seconds", "created_at").from("tenants")
     }

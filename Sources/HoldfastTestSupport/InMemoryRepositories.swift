@@ -52,6 +52,15 @@ struct InMemoryTenantRepository: TenantRepository {
     func list() async throws -> [Tenant] {
         self.store.state.withLock { $0.tenants.values.sorted { $0.slug < $1.slug } }
     }
+
+    func update(_ tenant: Tenant) async throws {
+        try self.store.state.withLock { state in
+            guard let stored = state.tenants[tenant.id] else { throw CoreError.notFound("There is no tenant '\(tenant.slug)'.") }
+            var updated = tenant
+            updated.slug = stored.slug
+            state.tenants[tenant.id] = updated
+        }
+    }
 }
 
 struct InMemoryUserRepository: UserRepository {

@@ -71,3 +71,54 @@ struct SessionAPITests {
         }
     }
 }
+
+@Suite("Session administration")
+struct SessionAdministrationTests {
+    @Test func tenantAdminsSeeTheirTenantsSessionsAndExtendHeldOnes() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            let started = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            let id = try #require(JSON(started.body)["id"].string)
+
+            let listed = try await client.send(.get, "/api/v1/tenants/acme/sessions", token: tenants.acmeAdmin)
+            #expect(JSON(listed.body)["items"][0]["id"].string == id)
+            #expect(JSON(listed.body)["items"][0]["userEmail"].string == "member@acme.test")
+            expectError(try await client.send(.get, "/api/v1/tenants/acme/sessions", token: tenants.globexAdmin), .notFound)
+            expectError(try await client.send(.get, "/api/v1/tenants/acme/sessions", token: tenants.acmeMember), .forbidden)
+
+            // Not held yet (nobody attached): there is no grace deadline to extend.
+            let early = try await client.send(.post, "/api/v1/sessions/\(id)/extend", token: tenants.acmeAdmin, json: ["minutes": 30])
+            expectError(early, .conflict, code: "session_not_held")
+            expectError(
+                try await client.send(.post, "/api/v1/sessions/\(id)/extend", token: tenants.acmeMember, json: ["minutes": 30]), .forbidden
+            )
+            expectError(
+                try await client.send(.post, "/api/v1/sessions/\(id)/extend", token: tenants.acmeAdmin, json: ["minutes": 0]),
+                .unprocessableContent, code: "invalid_minutes"
+            )
+        }
+    }
+
+    @Test func operatorsSetATenantsGraceForNewSessions() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            expectError(
+                try await client.send(.patch, "/api/v1/tenants/acme", token: tenants.acmeAdmin, json: ["graceSeconds": 3600]), .forbidden
+            )
+            expectError(
+                try await client.send(.patch, "/api/v1/tenants/acme", token: tenants.operatorToken, json: ["graceSeconds": 5]),
+                .unprocessableContent, code: "invalid_grace"
+            )
+            let changed = try await client.send(.patch, "/api/v1/tenants/acme", token: tenants.operatorToken, json: ["graceSeconds": 3600])
+            #expect(changed.status == .ok)
+            let started = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            #expect(JSON(started.body)["graceSeconds"].value as? Int == 3600)
+
+            let reset = try await client.send(.patch, "/api/v1/tenants/acme", token: tenants.operatorToken, raw: #"{"graceSeconds": null}"#)
+            #expect(reset.status == .ok)
+            #expect(JSON(reset.body)["graceSeconds"].value == nil || JSON(reset.body)["graceSeconds"].value is NSNull)
+            let again = try await client.send(.post, "/api/v1/sessions", token: tenants.acmeMember, json: ["kind": "terminal"])
+            #expect(JSON(again.body)["graceSeconds"].value as? Int == 1800)
+        }
+    }
+}

@@ -34,6 +34,21 @@ struct AccountRepositoryContractTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aTenantsSettingsCanChange(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            var acme = self.tenant("acme")
+            try await repositories.tenants.create(acme)
+            acme.graceSeconds = 3600
+            acme.timeZone = "Asia/Tokyo"
+            try await repositories.tenants.update(acme)
+            #expect(try await repositories.tenants.find(slug: "acme") == acme)
+            acme.graceSeconds = nil
+            try await repositories.tenants.update(acme)
+            #expect(try await repositories.tenants.find(id: acme.id)?.graceSeconds == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aTakenSlugIsAConflictAndChangesNothing(kind: StoreKind) async throws {
         try await withStore(kind) { repositories, _ in
             let first = self.tenant("acme")

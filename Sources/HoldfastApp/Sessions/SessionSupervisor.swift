@@ -122,6 +122,27 @@ public actor SessionSupervisor: SessionService {
         return try await self.stored(id)
     }
 
+    public func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session] {
+        try AccessPolicy.requireSessionAdministration(of: tenant, by: user)
+        return try await self.repositories.sessions.listLive(tenantID: tenant.id).map { self.live[$0.id]?.session ?? $0 }
+    }
+
+    public func extend(_ id: Session.ID, by user: User, seconds: TimeInterval) async throws -> Session {
+        let session = try await self.session(id, for: user)
+        guard let tenant = try await self.repositories.tenants.find(id: session.tenantID) else {
+            throw CoreError.notFound("There is no session \(id).")
+        }
+        try AccessPolicy.requireSessionAdministration(of: tenant, by: user)
+        guard self.live[id] != nil else {
+            throw CoreError(.conflict, code: "session_closed", message: "The session is closed; there is no deadline to extend.")
+        }
+        if let refusal = await self.apply(id, { machine, now in try machine.extend(by: seconds, at: now) }) {
+            throw refusal
+        }
+        self.logger.info("session deadline extended", metadata: ["session.id": "\(id)", "by": "\(user.id)", "seconds": "\(seconds)"])
+        return try await self.stored(id)
+    }
+
     public func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date) {
         let session = try await self.stored(id)
         try AccessPolicy.requireAttach(to: session, by: user)

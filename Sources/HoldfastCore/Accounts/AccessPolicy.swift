@@ -30,6 +30,21 @@ public enum AccessPolicy {
         }
     }
 
+    /// Checks that `caller` may watch, extend and close every session of `tenant`.
+    public static func requireSessionAdministration(of tenant: Tenant, by caller: User) throws {
+        try self.requireVisibility(of: tenant, to: caller)
+        guard caller.role == .operator || caller.role == .tenantAdmin else {
+            throw CoreError.forbidden("Only a tenant admin or an operator can manage the sessions of '\(tenant.slug)'.")
+        }
+    }
+
+    /// Checks that `caller` may change a tenant's service settings, such as its grace period (operators only).
+    public static func requireTenantSettings(by caller: User) throws {
+        guard caller.role == .operator else {
+            throw CoreError.forbidden("Only an operator can change a tenant's settings.")
+        }
+    }
+
     /// Checks that `caller` may create tenants (operators only).
     public static func requireTenantCreation(by caller: User) throws {
         guard caller.role == .operator else {

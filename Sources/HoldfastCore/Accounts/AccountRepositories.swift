@@ -8,6 +8,8 @@ public protocol TenantRepository: Sendable {
     func find(slug: String) async throws -> Tenant?
     /// Every tenant, by slug.
     func list() async throws -> [Tenant]
+    /// Saves a changed tenant (name, time zone, grace); the id and slug stay.
+    func update(_ tenant: Tenant) async throws
 }
 
 /// Stored users and their password hashes.

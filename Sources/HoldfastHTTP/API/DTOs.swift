@@ -74,3 +74,44 @@ struct CreateUserRequest: Decodable {
     var password: String
     var role: String
 }
+
+/// A PATCH field that can be absent (leave it), `null` (reset it) or a value.
+enum Patch<Value: Decodable & Sendable>: Sendable {
+    case absent
+    case set(Value?)
+}
+
+struct UpdateTenantRequest: Decodable {
+    var name: String?
+    var timeZone: String?
+    var graceSeconds: Patch<Int>
+
+    enum CodingKeys: String, CodingKey {
+        case name, timeZone, graceSeconds
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try container.decodeIfPresent(String.self, forKey: .name)
+        self.timeZone = try container.decodeIfPresent(String.self, forKey: .timeZone)
+        self.graceSeconds =
+            container.contains(.graceSeconds)
+            ? .set(try container.decodeNil(forKey: .graceSeconds) ? nil : try container.decode(Int.self, forKey: .graceSeconds)) : .absent
+    }
+}
+
+/// A session in the admin view: the session and whose it is.
+struct TenantSessionDTO: Encodable, Sendable {
+    var session: SessionDTO
+    var userEmail: String
+
+    func encode(to encoder: any Encoder) throws {
+        try self.session.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.userEmail, forKey: .userEmail)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case userEmail
+    }
+}

@@ -8,11 +8,14 @@ struct TenantRoutes {
     let authenticator: Authenticator
     let repositories: Repositories
     let now: @Sendable () -> Date
+    let sessions: any SessionService
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("tenants", use: self.listTenants)
         group.post("tenants", use: self.createTenant)
         group.get("tenants/:slug", use: self.getTenant)
+        group.patch("tenants/:slug", use: self.updateTenant)
+        group.get("tenants/:slug/sessions", use: self.listSessions)
         group.get("tenants/:slug/users", use: self.listUsers)
         group.post("tenants/:slug/users", use: self.createUser)
     }
@@ -43,6 +46,43 @@ struct TenantRoutes {
         let user = try context.requireUser()
         let tenant = try await self.visibleTenant(context: context, user: user)
         return TenantDTO(tenant)
+    }
+
+    /// Changes a tenant's grace period (and name or time zone): operators only.
+    @Sendable func updateTenant(_ request: Request, context: AppRequestContext) async throws -> TenantDTO {
+        let user = try context.requireUser()
+        var tenant = try await self.visibleTenant(context: context, user: user)
+        try AccessPolicy.requireTenantSettings(by: user)
+        let body = try await request.decodeJSON(as: UpdateTenantRequest.self, context: context)
+        let candidate = try Tenant.validated(
+            name: body.name ?? tenant.name, slug: tenant.slug, timeZone: body.timeZone ?? tenant.timeZone, createdAt: tenant.createdAt
+        )
+        tenant.name = candidate.name
+        tenant.timeZone = candidate.timeZone
+        if case .set(let grace) = body.graceSeconds {
+            if let grace {
+                guard (60...86_400).contains(grace) else {
+                    throw CoreError.invalidInput(
+                        "invalid_grace",
+                        "The grace period must be 60 to 86400 seconds (1 minute to 24 hours), or null for the server default.")
+                }
+            }
+            tenant.graceSeconds = grace
+        }
+        try await self.repositories.tenants.update(tenant)
+        context.logger.info(
+            "tenant settings changed",
+            metadata: ["tenant.id": "\(tenant.id)", "graceSeconds": "\(tenant.graceSeconds.map(String.init) ?? "default")"])
+        return TenantDTO(tenant)
+    }
+
+    /// The tenant's live and held sessions, with their users, for the admin view.
+    @Sendable func listSessions(_ request: Request, context: AppRequestContext) async throws -> ListDTO<TenantSessionDTO> {
+        let user = try context.requireUser()
+        let tenant = try await self.visibleTenant(context: context, user: user)
+        let sessions = try await self.sessions.tenantSessions(tenant, by: user)
+        let emails = Dictionary(uniqueKeysWithValues: try await self.repositories.users.list(tenantID: tenant.id).map { ($0.id, $0.email) })
+        return ListDTO(items: sessions.map { TenantSessionDTO(session: SessionDTO($0), userEmail: emails[$0.userID] ?? "") })
     }
 
     @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> ListDTO<UserDTO> {

@@ -62,8 +62,13 @@ struct PortalRoutes {
             selected = try await self.repositories.tenants.find(id: user.tenantID)
         }
         var users: [User] = []
+        var sessions: [AdminPage.SessionRow] = []
         if let selected {
             users = try await self.repositories.users.list(tenantID: selected.id)
+            let emails = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.email) })
+            sessions = try await self.sessions.tenantSessions(selected, by: user).map {
+                AdminPage.SessionRow(session: SessionRow($0), userEmail: emails[$0.userID] ?? "")
+            }
         }
         let grantable = Role.allCases.filter { (try? AccessPolicy.requireGrant(of: $0, by: user)) != nil }
         let page = AdminPage(
@@ -72,7 +77,10 @@ struct PortalRoutes {
             tenants: tenants.map { AdminPage.TenantRow(tenant: $0, selected: $0.id == selected?.id) },
             selected: selected.map { AdminPage.TenantRow(tenant: $0, selected: true) },
             users: users.map(AdminPage.UserRow.init),
-            roles: grantable.map(\.rawValue)
+            roles: grantable.map(\.rawValue),
+            sessions: sessions,
+            hasSessions: !sessions.isEmpty,
+            graceMinutes: (selected?.graceSeconds).map { $0 / 60 }
         )
         return try self.render("admin", page)
     }
@@ -201,10 +209,19 @@ struct AdminPage {
         }
     }
 
+    struct SessionRow {
+        var session: HoldfastHTTP.SessionRow
+        var userEmail: String
+    }
+
     var page: PageChrome
     var isOperator: Bool
     var tenants: [TenantRow]
     var selected: TenantRow?
     var users: [UserRow]
     var roles: [String]
+    var sessions: [SessionRow]
+    var hasSessions: Bool
+    /// The tenant's own grace in minutes, `nil` when it uses the server default.
+    var graceMinutes: Int?
 }

@@ -13,6 +13,20 @@ struct SessionRoutes {
         group.delete("sessions/:id", use: self.close)
         group.get("sessions/:id/events", use: self.events)
         group.post("sessions/:id/tickets", use: self.ticket)
+        group.post("sessions/:id/extend", use: self.extend)
+    }
+
+    struct ExtendRequest: Decodable {
+        var minutes: Int
+    }
+
+    @Sendable func extend(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
+        let user = try context.requireUser()
+        let body = try await request.decodeJSON(as: ExtendRequest.self, context: context)
+        guard (1...1440).contains(body.minutes) else {
+            throw CoreError.invalidInput("invalid_minutes", "Extend by 1 to 1440 minutes (24 hours) at a time.")
+        }
+        return SessionDTO(try await self.sessions.extend(try Self.id(context), by: user, seconds: TimeInterval(body.minutes * 60)))
     }
 
     struct StartRequest: Decodable {

@@ -15,6 +15,10 @@ public protocol SessionService: Sendable {
     func events(_ id: Session.ID, for user: User) async throws -> [SessionEvent]
     /// Closes the session (final snapshot, then the processes end) and returns it.
     func close(_ id: Session.ID, by user: User) async throws -> Session
+    /// The tenant's sessions that are not closed (its tenant admins and operators).
+    func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session]
+    /// Moves a held session's deadline `seconds` later (its tenant admins and operators).
+    func extend(_ id: Session.ID, by user: User, seconds: TimeInterval) async throws -> Session
     /// A single-use ticket for one WebSocket attach, valid for 30 seconds.
     func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date)
     /// The user a ticket was issued to, if it is valid for this session; the ticket is used up.

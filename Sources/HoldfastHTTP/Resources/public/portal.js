@@ -94,6 +94,21 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  for (const button of document.querySelectorAll("[data-extend-session]")) {
+    button.addEventListener("click", async () => {
+      const card = button.closest(".card");
+      showError(card, null);
+      button.disabled = true;
+      try {
+        await callAPI("POST", `/api/v1/sessions/${button.dataset.extendSession}/extend`, { minutes: 30 });
+        window.location.reload();
+      } catch (error) {
+        showError(card, error);
+        button.disabled = false;
+      }
+    });
+  }
+
   // Times in the reader's zone, and live countdowns for held sessions.
   for (const element of document.querySelectorAll("time[data-local]")) {
     const date = new Date(element.dataset.local);
