@@ -221,3 +221,45 @@ def test_a_tenant_admin_extends_a_held_session_and_sees_it_in_the_admin_page(fas
 
     page = admin.get(f"{fast_server.url}/admin", timeout=10).text
     assert f'data-session="{session_id}"' in page and "ann@acme.test" in page and "+30 min" in page
+
+
+def test_bad_attaches_and_frames_are_refused_and_the_session_is_unharmed(server: Server):
+    ann = member(server, "acme", "ann@acme.test")
+    bob = member(server, "globex", "bob@globex.test")
+    session_id = start_session(server, ann)
+    term = Terminal.open(ann, server.url, session_id)
+    prepare_shell(term)
+
+    # someone else's session, with their own bearer token: refused, nothing learned
+    bob_token = bob.headers["Authorization"]
+    intruder = websocket.create_connection(
+        server.url.replace("http://", "ws://") + f"/api/v1/sessions/{session_id}/attach", header=[f"Authorization: {bob_token}"], timeout=10
+    )
+    opcode, data = intruder.recv_data()
+    assert b"not_found" in data
+    # a session that does not exist
+    ghost = websocket.create_connection(
+        server.url.replace("http://", "ws://") + "/api/v1/sessions/00000000-0000-0000-0000-000000000000/attach",
+        header=[f"Authorization: {ann.headers['Authorization']}"], timeout=10,
+    )
+    assert b"not_found" in ghost.recv_data()[1]
+
+    # impossible sizes are refused with a notice; the terminal keeps its size
+    term.resize(0, 0)
+    term.resize(100000, 100000)
+    deadline = time.monotonic() + 10
+    while len([n for n in term.notices if n.get("code") == "invalid_size"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [n["code"] for n in term.notices] == ["invalid_size", "invalid_size"]
+    assert term.run("stty size").split()[:2] == ["30", "100"]
+
+    # a 64 MiB frame is refused: that connection ends, the session is held, nothing is lost
+    try:
+        term.ws.send_binary(b"x" * (64 << 20))
+    except Exception:
+        pass
+    assert term.closed.wait(20)
+    wait_for_state(server, ann, session_id, "held")
+    again = Terminal.open(ann, server.url, session_id)
+    assert_shell_state(again)
+    again.close()

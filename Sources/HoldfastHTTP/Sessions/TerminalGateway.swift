@@ -71,8 +71,12 @@ struct TerminalGateway {
             await self.refuse(error, outbound: outbound)
             return
         }
-        let columns = request.uri.queryParameters.get("cols").flatMap { Int($0) } ?? 120
-        let rows = request.uri.queryParameters.get("rows").flatMap { Int($0) } ?? 36
+        // A missing or impossible first size falls back to a common one; the browser resizes at once.
+        var columns = request.uri.queryParameters.get("cols").flatMap { Int($0) } ?? 120
+        var rows = request.uri.queryParameters.get("rows").flatMap { Int($0) } ?? 36
+        if !Self.isValidSize(columns: columns, rows: rows) {
+            (columns, rows) = (120, 36)
+        }
 
         let traffic = TrafficObserver(now: self.now)
         try await requestContext.channel.pipeline.addHandler(traffic, position: .first).get()
@@ -81,7 +85,7 @@ struct TerminalGateway {
         let attachment: TerminalAttachment
         do {
             attachment = try await self.sessions.attach(
-                id, user: user, columns: Self.clamp(columns, 2...1000), rows: Self.clamp(rows, 2...500),
+                id, user: user, columns: columns, rows: rows,
                 disconnect: {
                     dropped.withLockedValue { $0 = true }
                     channel.close(promise: nil)
@@ -138,7 +142,7 @@ struct TerminalGateway {
                     case .binary(let buffer):
                         try await attachment.connection.write(Array(buffer.readableBytesView))
                     case .text(let text):
-                        try await self.control(text, attachment: attachment)
+                        try await self.control(text, attachment: attachment, outbound: outbound)
                     }
                 }
             } catch {
@@ -152,16 +156,30 @@ struct TerminalGateway {
     }
 
     /// Applies a JSON control message; unknown ones are ignored so newer clients work with older servers.
-    private func control(_ text: String, attachment: TerminalAttachment) async throws {
+    /// An impossible size is refused with a notice and changes nothing: the session keeps its screen.
+    private func control(_ text: String, attachment: TerminalAttachment, outbound: WebSocketOutboundWriter) async throws {
         struct Control: Decodable {
             var type: String
             var cols: Int?
             var rows: Int?
         }
-        guard let message = try? JSONDecoder().decode(Control.self, from: Data(text.utf8)) else { return }
-        if message.type == "resize", let cols = message.cols, let rows = message.rows {
-            try await attachment.connection.resize(columns: Self.clamp(cols, 2...1000), rows: Self.clamp(rows, 2...500))
+        guard let message = try? JSONDecoder().decode(Control.self, from: Data(text.utf8)) else {
+            try await outbound.write(
+                .text(
+                    Self.notice(["type": "error", "code": "invalid_control", "message": "Control messages are JSON objects with a type."])))
+            return
         }
+        guard message.type == "resize" else { return }
+        guard let cols = message.cols, let rows = message.rows, Self.isValidSize(columns: cols, rows: rows) else {
+            let text = "A resize needs cols 2–1000 and rows 2–500; the terminal keeps its size."
+            try await outbound.write(.text(Self.notice(["type": "error", "code": "invalid_size", "message": text])))
+            return
+        }
+        try await attachment.connection.resize(columns: cols, rows: rows)
+    }
+
+    static func isValidSize(columns: Int, rows: Int) -> Bool {
+        (2...1000).contains(columns) && (2...500).contains(rows)
     }
 
     static func notice(_ fields: [String: String]) -> String {
@@ -169,9 +187,6 @@ struct TerminalGateway {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func clamp(_ value: Int, _ range: ClosedRange<Int>) -> Int {
-        min(max(value, range.lowerBound), range.upperBound)
-    }
 }
 
 /// Notes the time of every byte that arrives from the client, below the WebSocket layer,
