@@ -122,10 +122,17 @@ def start_server(binary: Path, data_dir: Path, database: str | None = None, extr
     )
 
 
+def end_sessions_of(data_dir: Path) -> None:
+    """Sessions outlive the server by design; a test ends the ones it started, so none is left
+    running after the suite (their sandboxes name the data directory on their command line)."""
+    subprocess.run(["pkill", "-KILL", "-f", f"{data_dir}/"], check=False)
+
+
 @pytest.fixture
 def data_dir():
     with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
         yield Path(directory) / "data"
+        end_sessions_of(Path(directory) / "data")
 
 
 @pytest.fixture
