@@ -1,3 +1,4 @@
+import Foundation
 import HoldfastCore
 import Hummingbird
 import HummingbirdWebSocket
@@ -17,6 +18,10 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
 
     /// Request bodies are small JSON documents; a cap keeps a client from filling memory.
     public var maxUploadSize: Int { 64 * 1024 }
+
+    /// Dates go out as ISO 8601 with milliseconds: a session's `lostAt` is a precise instant,
+    /// and whole seconds would misstate it by up to a second.
+    public var responseEncoder: JSONEncoder { .api }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

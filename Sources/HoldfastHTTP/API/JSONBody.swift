@@ -24,8 +24,7 @@ extension Request {
             throw APIError(
                 .contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize / 1024) KiB.")
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        let decoder = JSONDecoder.api
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -50,5 +49,36 @@ extension Request {
         default:
             return "The body is not valid JSON."
         }
+    }
+}
+
+extension JSONEncoder {
+    /// The API's encoder: ISO 8601 dates in UTC with milliseconds.
+    static var api: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    /// The API's decoder: ISO 8601 dates with or without fractional seconds.
+    static var api: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+                ?? (try? Date(text, strategy: .iso8601))
+            {
+                return date
+            }
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not an ISO 8601 date-time such as 2026-11-26T14:05:00Z")
+        }
+        return decoder
     }
 }
