@@ -20,6 +20,14 @@ public final class Database: @unchecked Sendable {
     public let location: DatabaseLocation
     private let pool: Pool
     private let logger: Logger
+    /// SQLite's blocking calls run here, one thread per connection. sqlite-nio's busy handler
+    /// retries without end; with fewer threads than connections, waiting writers could hold
+    /// every thread while the transaction they wait for needs one to commit (seen with three
+    /// concurrent writers on two cores).
+    private let sqliteThreads: NIOThreadPool?
+    /// Lets one SQLite write transaction of this process run at a time; the others wait here,
+    /// asleep, instead of spinning in the busy handler. SQLite allows one writer anyway.
+    private let writeGate = WriteGate()
 
     /// Opens a pool; no connection is made until the first query.
     public init(
@@ -29,15 +37,21 @@ public final class Database: @unchecked Sendable {
         self.logger = logger
         switch location {
         case .sqlite(let path):
+            let perLoop = 2
+            let loops = eventLoopGroup.makeIterator().reduce(0) { count, _ in count + 1 }
+            let threads = NIOThreadPool(numberOfThreads: perLoop * loops)
+            threads.start()
+            self.sqliteThreads = threads
             self.pool = .sqlite(
                 EventLoopGroupConnectionPool(
-                    source: SQLiteSource(path: path),
-                    maxConnectionsPerEventLoop: 2,
+                    source: SQLiteSource(path: path, threadPool: threads),
+                    maxConnectionsPerEventLoop: perLoop,
                     logger: logger,
                     on: eventLoopGroup
                 )
             )
         case .postgres(let url):
+            self.sqliteThreads = nil
             let configuration: SQLPostgresConfiguration
             do {
                 configuration = try SQLPostgresConfiguration(url: url)
@@ -81,7 +95,21 @@ public final class Database: @unchecked Sendable {
     /// of failing with a deadlock when both try to upgrade from reading to writing.
     public func withTransaction<T: Sendable>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         let begin = self.isSQLite ? "BEGIN IMMEDIATE" : "BEGIN"
-        return try await self.withConnection { database in
+        if self.isSQLite {
+            await self.writeGate.enter()
+        }
+        do {
+            let result = try await self.transaction(begin: begin, body)
+            if self.isSQLite { await self.writeGate.leave() }
+            return result
+        } catch {
+            if self.isSQLite { await self.writeGate.leave() }
+            throw error
+        }
+    }
+
+    private func transaction<T: Sendable>(begin: String, _ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        try await self.withConnection { database in
             try await database.raw(SQLQueryString(begin)).run()
             do {
                 let result = try await body(database)
@@ -104,6 +132,7 @@ public final class Database: @unchecked Sendable {
         } catch {
             self.logger.debug("closing the database pool failed", metadata: ["error": "\(error)"])
         }
+        try? await self.sqliteThreads?.shutdownGracefully()
     }
 
     private func request<Source: ConnectionPoolSource>(
@@ -127,9 +156,10 @@ public final class Database: @unchecked Sendable {
 /// while `holdfast serve` runs; sqlite-nio installs a busy handler that waits for the lock.
 struct SQLiteSource: ConnectionPoolSource {
     let path: String
+    let threadPool: NIOThreadPool
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
-        SQLiteConnection.open(storage: .file(path: self.path), threadPool: .singleton, logger: logger, on: eventLoop).flatMap {
+        SQLiteConnection.open(storage: .file(path: self.path), threadPool: self.threadPool, logger: logger, on: eventLoop).flatMap {
             connection in
             let pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"]
             return pragmas.reduce(eventLoop.makeSucceededVoidFuture()) { future, pragma in
@@ -150,6 +180,28 @@ extension Database {
             }
         } catch {
             return false
+        }
+    }
+}
+
+/// A first-come, first-served gate for one holder at a time, waited on without a thread.
+actor WriteGate {
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard self.held else {
+            self.held = true
+            return
+        }
+        await withCheckedContinuation { self.waiting.append($0) }
+    }
+
+    func leave() {
+        if self.waiting.isEmpty {
+            self.held = false
+        } else {
+            self.waiting.removeFirst().resume()
         }
     }
 }

@@ -168,6 +168,25 @@ struct SQLSchemaTests {
         }
     }
 
+    /// Many writers at once must all get through: SQLite's busy handler spins, and waiting
+    /// writers once took every thread the lock holder needed to commit (a hang, not an error).
+    @Test(.timeLimit(.minutes(1)), arguments: StoreKind.sql)
+    func manyConcurrentWritersAllCommit(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<24 {
+                    group.addTask {
+                        try await repositories.tenants.create(
+                            Tenant(name: "T\(index)", slug: "t\(index)", createdAt: Date(timeIntervalSince1970: 1_795_000_000))
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await repositories.tenants.list().count == 24)
+        }
+    }
+
     @Test(arguments: StoreKind.sql)
     func aTransactionThatThrowsLeavesNoTrace(kind: StoreKind) async throws {
         struct Boom: Error {}
