@@ -106,6 +106,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "HoldfastBench",
+            dependencies: [
+                "HoldfastApp",
+                "HoldfastCore",
+                "HoldfastStore",
+                "HoldfastTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HoldfastTestSupport",
             dependencies: ["HoldfastCore"],
