@@ -224,7 +224,8 @@ public actor SessionSupervisor: SessionService {
 
     /// Closes sessions whose processes died (the shell exited, the host was cleaned).
     public func watchProcesses() async {
-        for (id, entry) in self.live where [.starting, .connected, .held].contains(entry.machine.state) && entry.machine.startedAt != nil {
+        // checkProcesses skips sessions that are closing or not launched yet.
+        for id in self.live.keys {
             await self.checkProcesses(id)
         }
     }
