@@ -62,8 +62,12 @@ enum ProcessSpawner {
     /// - Parameters:
     ///   - standardInput, standardOutput, standardError: descriptors for the child's 0, 1 and 2;
     ///     `nil` connects `/dev/null`.
+    ///   - controllingTerminal: the path of a terminal (a PTY slave) that becomes the child's 0, 1, 2
+    ///     and its controlling terminal, in a session of its own (what `setsid --ctty` does, without
+    ///     the extra exec); the standard descriptors must then be `nil`.
     static func spawn(
-        _ command: Command, standardInput: Int32? = nil, standardOutput: Int32? = nil, standardError: Int32? = nil
+        _ command: Command, standardInput: Int32? = nil, standardOutput: Int32? = nil, standardError: Int32? = nil,
+        controllingTerminal: String? = nil
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         guard posix_spawn_file_actions_init(&actions) == 0 else {
@@ -72,11 +76,20 @@ enum ProcessSpawner {
                 hint: "the host is out of memory")
         }
         defer { posix_spawn_file_actions_destroy(&actions) }
-        for (target, source) in [(Int32(0), standardInput), (1, standardOutput), (2, standardError)] {
-            if let source {
-                posix_spawn_file_actions_adddup2(&actions, source, target)
-            } else {
-                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+        if let controllingTerminal {
+            precondition(standardInput == nil && standardOutput == nil && standardError == nil)
+            // glibc runs setsid (POSIX_SPAWN_SETSID) before the file actions, so this open, the
+            // session leader's first of a terminal, makes it the controlling one.
+            posix_spawn_file_actions_addopen(&actions, 0, controllingTerminal, O_RDWR, 0)
+            posix_spawn_file_actions_adddup2(&actions, 0, 1)
+            posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        } else {
+            for (target, source) in [(Int32(0), standardInput), (1, standardOutput), (2, standardError)] {
+                if let source {
+                    posix_spawn_file_actions_adddup2(&actions, source, target)
+                } else {
+                    posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+                }
             }
         }
         guard let addCloseFrom = GNUFunctions.addCloseFrom, addCloseFrom(&actions, 3) == 0 else {
@@ -110,7 +123,9 @@ enum ProcessSpawner {
         var noSignal = sigset_t()
         sigemptyset(&noSignal)
         posix_spawnattr_setsigmask(&attributes, &noSignal)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if controllingTerminal != nil { flags |= spawnNewSession }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let argv = [command.executable] + command.arguments
         let envp = command.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -193,3 +208,6 @@ private func withCStringArray<Result>(
     }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
+
+/// glibc's `POSIX_SPAWN_SETSID` (`<spawn.h>`), which the Glibc module does not import.
+private let spawnNewSession: Int32 = 0x80

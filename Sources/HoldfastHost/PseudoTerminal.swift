@@ -34,10 +34,10 @@ final class PseudoTerminalConnection: TerminalConnection {
 
     /// Opens a PTY of the given size and starts `client` on it.
     ///
-    /// - Parameter client: the attach command; it is run under `setsid --ctty` so the slave becomes
+    /// - Parameter client: the attach command; it runs in a session of its own with the slave as
     ///   its controlling terminal, which is what delivers SIGWINCH to it when the size changes.
     static func open(
-        client: Command, setsidPath: String, columns: Int, rows: Int, eventLoopGroup: any EventLoopGroup, logger: Logger
+        client: Command, columns: Int, rows: Int, eventLoopGroup: any EventLoopGroup, logger: Logger
     ) async throws -> PseudoTerminalConnection {
         guard let bootstrap = NIOPipeBootstrap(validatingGroup: eventLoopGroup) else {
             throw HostError(
@@ -49,13 +49,7 @@ final class PseudoTerminalConnection: TerminalConnection {
         let process: ChildProcess
         do {
             defer { Glibc.close(slave) }
-            process = try ProcessSpawner.spawn(
-                Command(
-                    setsidPath, ["--ctty", client.executable] + client.arguments, environment: client.environment,
-                    workingDirectory: client.workingDirectory
-                ),
-                standardInput: slave, standardOutput: slave, standardError: slave
-            )
+            process = try ProcessSpawner.spawn(client, controllingTerminal: try terminalName(slave))
         } catch {
             Glibc.close(master)
             throw error
@@ -197,6 +191,16 @@ private func openPseudoTerminal(columns: Int, rows: Int) throws -> (master: Int3
         throw HostError.systemCall("fcntl(FD_CLOEXEC)", errno: code, while: "opening a terminal", hint: "retry the attachment")
     }
     return (master, slave)
+}
+
+/// The path of a terminal device, e.g. `/dev/pts/7`.
+private func terminalName(_ descriptor: Int32) throws -> String {
+    var buffer = [CChar](repeating: 0, count: 128)
+    let result = ttyname_r(descriptor, &buffer, buffer.count)
+    guard result == 0 else {
+        throw HostError.systemCall("ttyname_r", errno: result, while: "opening a terminal", hint: "check that /dev/pts is mounted")
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// A `winsize`, refusing sizes a terminal cannot have.

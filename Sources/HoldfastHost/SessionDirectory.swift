@@ -30,6 +30,7 @@ struct SessionDirectory: Sendable {
     var socketDirectory: String { self.path + "/socket" }
     static let socketName = "tmux.sock"
     var socket: String { self.socketDirectory + "/" + Self.socketName }
+    var hasSocket: Bool { FileManager.default.fileExists(atPath: self.socket) }
     var configuration: String { self.path + "/tmux.conf" }
     var passwd: String { self.path + "/passwd" }
     var group: String { self.path + "/group" }

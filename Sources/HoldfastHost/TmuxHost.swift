@@ -165,14 +165,18 @@ public struct TmuxHost: SessionHost {
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(id)"
         let directory = self.directory(id)
-        guard await self.answers(directory) else {
+        // A look at /proc rather than a `tmux has-session` round trip, which cost a resume ~4 ms:
+        // tmux is the sandbox's main process, so the sandbox lives as long as tmux does. Should
+        // tmux be gone all the same, the client prints tmux's reason and exits, and the process
+        // check closes the session.
+        guard directory.hasSocket, let leader = directory.recordedSandboxPID(), isSandboxProcess(leader, of: directory) else {
             throw HostError.notRunning("attaching to session \(id)")
         }
         // The client runs outside the sandbox as the server's user; tmux admits root to any server.
         // `-u`: the browser's terminal speaks UTF-8 whatever the locale says.
         let client = self.tmuxCommand(directory, ["-u", "attach-session", "-t", "main"], clientTerminal: true)
         let connection = try await PseudoTerminalConnection.open(
-            client: client, setsidPath: self.configuration.setsidPath, columns: columns, rows: rows,
+            client: client, columns: columns, rows: rows,
             eventLoopGroup: self.eventLoopGroup, logger: logger
         )
         logger.debug("terminal attached")
@@ -265,7 +269,7 @@ public struct TmuxHost: SessionHost {
 
     /// Whether the session's tmux server answers and still has its window.
     private func answers(_ directory: SessionDirectory) async -> Bool {
-        guard FileManager.default.fileExists(atPath: directory.socket) else { return false }
+        guard directory.hasSocket else { return false }
         let result = try? await self.run(self.tmuxCommand(directory, ["has-session", "-t", "main"]))
         return result?.status.isSuccess ?? false
     }

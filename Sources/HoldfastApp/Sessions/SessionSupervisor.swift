@@ -181,22 +181,24 @@ public actor SessionSupervisor: SessionService {
             throw CoreError(.conflict, code: "session_closed", message: "The session is closed; start a new session.")
         }
         let client = SessionStateMachine.ClientID()
-        // Accept first (the machine refuses an expired or closing session), then open the PTY.
-        let accepted = await self.apply(id) { machine, now in try machine.attach(client, at: now) }
-        if let refusal = accepted {
-            throw refusal
-        }
+        // The machine accepts or refuses (an expired or closing session) first; then the PTY opens
+        // while the attach is being recorded, so a resume does not wait for the store's write.
+        let actions = try self.transition(id) { machine, now in try machine.attach(client, at: now) }
         self.live[id]?.clients[client] = disconnect
+        async let recorded: Void = self.perform(actions, on: id)
+        let connection: any TerminalConnection
         do {
-            let connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
-            return TerminalAttachment(sessionID: id, clientID: client, connection: connection)
+            connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
         } catch {
+            await recorded
             self.logger.error("attach failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
             self.live[id]?.clients[client] = nil
             await self.apply(id) { machine, now in machine.clientDisconnected(client, at: now) }
             await self.checkProcesses(id)
             throw CoreError(.unavailable, code: "attach_failed", message: "The terminal could not be attached; try again.")
         }
+        await recorded
+        return TerminalAttachment(sessionID: id, clientID: client, connection: connection)
     }
 
     public func trafficReceived(_ attachment: TerminalAttachment, at time: Date) async {
@@ -258,19 +260,27 @@ public actor SessionSupervisor: SessionService {
         _ id: Session.ID,
         _ event: (inout SessionStateMachine, Date) throws -> [SessionStateMachine.Action]
     ) async -> CoreError? {
-        guard var entry = self.live[id] else { return CoreError.notFound("There is no live session \(id).") }
-        let actions: [SessionStateMachine.Action]
         do {
-            actions = try event(&entry.machine, self.now())
+            let actions = try self.transition(id, event)
+            await self.perform(actions, on: id)
+            return nil
         } catch {
-            // The machine throws only its refusals, which leave it unchanged.
             return error as? CoreError ?? CoreError(.conflict, code: "refused", message: "\(error)")
         }
-        guard !actions.isEmpty else { return nil }
+    }
+
+    /// Moves the live session's machine and keeps the new state in memory; the caller performs the
+    /// returned actions (which persist it). Throws the machine's refusals, which change nothing.
+    private func transition(
+        _ id: Session.ID,
+        _ event: (inout SessionStateMachine, Date) throws -> [SessionStateMachine.Action]
+    ) throws -> [SessionStateMachine.Action] {
+        guard var entry = self.live[id] else { throw CoreError.notFound("There is no live session \(id).") }
+        let actions = try event(&entry.machine, self.now())
+        guard !actions.isEmpty else { return [] }
         entry.session.machine = entry.machine.persistedState
         self.live[id] = entry
-        await self.perform(actions, on: id)
-        return nil
+        return actions
     }
 
     private func perform(_ actions: [SessionStateMachine.Action], on id: Session.ID) async {
