@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/vapor/async-kit.git", from: "1.22.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -61,6 +63,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HoldfastBackup",
+            dependencies: [
+                "HoldfastCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                // Subprocess takes paths as FilePath, from SystemPackage on Linux (System on Apple's systems).
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(platforms: [.linux])),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HoldfastHTTP",
             dependencies: [
                 "HoldfastCore",
@@ -85,6 +98,7 @@ let package = Package(
                 "HoldfastStore",
                 "HoldfastHTTP",
                 "HoldfastHost",
+                "HoldfastBackup",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -110,6 +124,7 @@ let package = Package(
             name: "HoldfastBench",
             dependencies: [
                 "HoldfastApp",
+                "HoldfastBackup",
                 "HoldfastCore",
                 "HoldfastStore",
                 "HoldfastTestSupport",
@@ -140,6 +155,11 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HoldfastBackupTests",
+            dependencies: ["HoldfastCore", "HoldfastBackup", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

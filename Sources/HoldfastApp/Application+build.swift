@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastBackup
 import HoldfastCore
 import HoldfastHTTP
 import HoldfastHost
@@ -48,6 +49,7 @@ public func buildServer(
     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     now: @escaping @Sendable () -> Date = { Date() },
     host: (any SessionHost)? = nil,
+    backupDriver: (any BackupDriver)? = nil,
     onListening: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> HoldfastServer {
     let database = try await openDatabase(configuration, logger: logger)
@@ -58,12 +60,20 @@ public func buildServer(
         let firstOperator = try await accounts.ensureOperator()
 
         let sessionHost = host ?? TmuxHost(configuration: .init(sessionsDirectory: configuration.sessionsDirectory), logger: logger)
-        var supervisorConfiguration = SessionSupervisor.Configuration(workspacesDirectory: configuration.workspacesDirectory)
+        let accountFor: @Sendable (User) async throws -> UnixAccount? = { user in try await accounts.unixAccount(for: user) }
+        let backups = WorkspaceBackups(
+            configuration: .init(
+                workspacesDirectory: configuration.workspacesDirectory, restoresDirectory: configuration.restoresDirectory),
+            driver: try backupDriver ?? resticDriver(configuration, logger: logger),
+            repositories: repositories, accountFor: accountFor, now: now, logger: logger
+        )
+        var supervisorConfiguration = SessionSupervisor.Configuration()
         supervisorConfiguration.grace = configuration.sessions.grace
         supervisorConfiguration.heartbeat = configuration.sessions.heartbeat
+        supervisorConfiguration.snapshotInterval = configuration.backups.snapshotInterval
         let supervisor = SessionSupervisor(
-            configuration: supervisorConfiguration, repositories: repositories, host: sessionHost,
-            accountFor: { user in try await accounts.unixAccount(for: user) }, now: now, logger: logger
+            configuration: supervisorConfiguration, repositories: repositories, host: sessionHost, backups: backups,
+            accountFor: accountFor, now: now, logger: logger
         )
         if configuration.resolvedVendorDirectory == nil {
             logger.warning("the xterm.js bundle is missing, so the terminal page cannot load; run `scripts/setup.sh run`")
@@ -83,6 +93,7 @@ public func buildServer(
                 metrics: { metrics.emitToString() },
                 logger: logger,
                 sessions: supervisor,
+                workspaces: backups,
                 vendorDirectory: configuration.resolvedVendorDirectory
             )
         )
@@ -99,6 +110,9 @@ public func buildServer(
                 DatabaseService(database: database),
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
                 SessionClock(supervisor: supervisor),
+                RetentionService(
+                    backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
+                    logger: logger),
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.http.port
@@ -111,6 +125,18 @@ public func buildServer(
         await database.close()
         throw error
     }
+}
+
+/// The restic driver for the configured repository.
+func resticDriver(_ configuration: HoldfastConfiguration, logger: Logger) throws -> ResticBackupDriver {
+    let location = try RepositoryLocation.parse(configuration.resolvedBackupRepository)
+    return ResticBackupDriver(
+        configuration: .init(
+            repository: location, secretsDirectory: configuration.secretsDirectory, cacheDirectory: configuration.backupCacheDirectory,
+            commandTimeout: .seconds(configuration.backups.commandTimeout)
+        ),
+        logger: logger
+    )
 }
 
 /// Owns the database pool for the server's lifetime and closes it last on shutdown.

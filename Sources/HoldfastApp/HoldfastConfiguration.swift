@@ -26,12 +26,27 @@ public struct HoldfastConfiguration: Sendable {
         public init() {}
     }
 
+    public struct Backups: Sendable {
+        /// `local:DIR` or `s3:http(s)://HOST:PORT/BUCKET/PREFIX`; `nil` is `local:` the data
+        /// directory's `backups` folder.
+        public var repository: String?
+        /// A live session whose workspace changed is snapshotted this often: the RPO.
+        public var snapshotInterval: TimeInterval = 5 * 60
+        /// How long one restic command may run (a store that is down makes restic retry for minutes).
+        public var commandTimeout: TimeInterval = 10 * 60
+        /// How often the retention policies are applied.
+        public var retentionInterval: TimeInterval = 60 * 60
+
+        public init() {}
+    }
+
     /// Holds the database, the workspaces, the backups and the mail outbox by default.
     public var dataDirectory = "./holdfast-data"
     /// `nil` means the SQLite file `holdfast.sqlite` in the data directory.
     public var database: DatabaseLocation?
     public var http = HTTP()
     public var sessions = Sessions()
+    public var backups = Backups()
     /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
@@ -41,6 +56,19 @@ public struct HoldfastConfiguration: Sendable {
 
     /// Users' home directories, one per tenant and user.
     public var workspacesDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("workspaces").path }
+    /// Scratch space for restores, beside the workspaces (same file system: restores move in by rename).
+    public var restoresDirectory: String { self.absolute("restores") }
+    /// Backup passwords, one 0600 file per tenant.
+    public var secretsDirectory: String { self.absolute("secrets") }
+    /// restic's cache; safe to delete.
+    public var backupCacheDirectory: String { self.absolute("cache/restic") }
+    /// The backup repositories' place as given, or the default under the data directory.
+    public var resolvedBackupRepository: String { self.backups.repository ?? "local:" + self.absolute("backups") }
+
+    private func absolute(_ name: String) -> String {
+        URL(fileURLWithPath: self.dataDirectory).appendingPathComponent(name).standardizedFileURL.path
+    }
+
     /// Per-session folders (tmux socket and configuration).
     public var sessionsDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("sessions").path }
 

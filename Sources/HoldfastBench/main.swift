@@ -22,6 +22,16 @@ import HoldfastTestSupport
 import Logging
 import Synchronization
 
+if CommandLine.arguments.dropFirst().first == "backup" {
+    do {
+        try await runBackupBenchmark(BackupBenchmarkOptions.parse(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("HoldfastBench backup failed: \(error)\n".utf8))
+        exit(1)
+    }
+}
+
 struct Options {
     var sessions = 10_000
     var tenants = 20
@@ -260,12 +270,17 @@ func runBenchmark() async throws {
         users.append(user)
     }
 
-    var configuration = SessionSupervisor.Configuration(workspacesDirectory: folder.appendingPathComponent("workspaces").path)
+    var configuration = SessionSupervisor.Configuration()
     configuration.grace = 30 * 60
     configuration.heartbeat = 10
+    let backups = WorkspaceBackups(
+        configuration: .init(
+            workspacesDirectory: folder.appendingPathComponent("workspaces").path,
+            restoresDirectory: folder.appendingPathComponent("restores").path),
+        driver: FakeBackupDriver(), repositories: repositories, accountFor: { _ in nil }, now: { Date() }, logger: logger)
     let supervisor = SessionSupervisor(
-        configuration: configuration, repositories: repositories, host: FakeHost(), accountFor: { _ in nil }, now: { Date() },
-        logger: logger)
+        configuration: configuration, repositories: repositories, host: FakeHost(), backups: backups, accountFor: { _ in nil },
+        now: { Date() }, logger: logger)
 
     let baseline = memory().rss
     let record = ClockRecord()

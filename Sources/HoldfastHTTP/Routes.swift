@@ -15,6 +15,7 @@ public struct HTTPDependencies: Sendable {
     public var metrics: @Sendable () async -> String
     public var logger: Logger
     public var sessions: any SessionService
+    public var workspaces: any WorkspaceService
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
     public var vendorDirectory: String?
 
@@ -27,6 +28,7 @@ public struct HTTPDependencies: Sendable {
         metrics: @escaping @Sendable () async -> String,
         logger: Logger,
         sessions: any SessionService,
+        workspaces: any WorkspaceService,
         vendorDirectory: String? = nil
     ) {
         self.repositories = repositories
@@ -37,6 +39,7 @@ public struct HTTPDependencies: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.sessions = sessions
+        self.workspaces = workspaces
         self.vendorDirectory = vendorDirectory
     }
 }
@@ -85,8 +88,13 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
     TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
+    WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
-    PortalRoutes(templates: templates, repositories: dependencies.repositories, sessions: dependencies.sessions).add(to: router)
+    PortalRoutes(
+        templates: templates, repositories: dependencies.repositories, sessions: dependencies.sessions,
+        workspaces: dependencies.workspaces
+    )
+    .add(to: router)
     return router
 }

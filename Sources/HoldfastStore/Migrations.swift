@@ -107,6 +107,10 @@ extension Database {
                 .column("uid", type: .bigint, .notNull, .unique)
                 .run()
         },
+        Migration(version: 4, name: "tenant retention") { database in
+            // JSON of RetentionPolicy; NULL is the standard policy.
+            try await database.alter(table: "tenants").column("retention", type: .text).run()
+        },
     ]
 }
 

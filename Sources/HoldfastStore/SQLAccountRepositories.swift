@@ -16,10 +16,11 @@ public struct SQLTenantRepository: TenantRepository {
                 throw CoreError.conflict("slug_taken", "The slug '\(tenant.slug)' is already taken; choose another.")
             }
             try await sql.insert(into: "tenants")
-                .columns("id", "name", "slug", "time_zone", "grace_seconds", "created_at")
+                .columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "created_at")
                 .values(
                     SQLBind(tenant.id.description), SQLBind(tenant.name), SQLBind(tenant.slug),
-                    SQLBind(tenant.timeZone), SQLBind(tenant.graceSeconds), SQLBind(tenant.createdAt.millisecondsSince1970)
+                    SQLBind(tenant.timeZone), SQLBind(tenant.graceSeconds), SQLBind(try Self.json(tenant.retention)),
+                    SQLBind(tenant.createdAt.millisecondsSince1970)
                 )
                 .run()
         }
@@ -49,13 +50,18 @@ public struct SQLTenantRepository: TenantRepository {
                 .set("name", to: SQLBind(tenant.name))
                 .set("time_zone", to: SQLBind(tenant.timeZone))
                 .set("grace_seconds", to: SQLBind(tenant.graceSeconds))
+                .set("retention", to: SQLBind(try Self.json(tenant.retention)))
                 .where("id", .equal, tenant.id.description)
                 .run()
         }
     }
 
     private static func query(_ sql: any SQLDatabase) -> SQLSelectBuilder {
-        sql.select().columns("id", "name", "slug", "time_zone", "grace_seconds", "created_at").from("tenants")
+        sql.select().columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "created_at").from("tenants")
+    }
+
+    private static func json(_ retention: RetentionPolicy?) throws -> String? {
+        try retention.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
     }
 
     private static func tenant(_ row: any SQLRow) throws -> Tenant {
@@ -65,6 +71,9 @@ public struct SQLTenantRepository: TenantRepository {
             slug: try row.decode(column: "slug", as: String.self),
             timeZone: try row.decode(column: "time_zone", as: String.self),
             graceSeconds: try row.decode(column: "grace_seconds", as: Int?.self),
+            retention: try row.decode(column: "retention", as: String?.self).map {
+                try JSONDecoder().decode(RetentionPolicy.self, from: Data($0.utf8))
+            },
             createdAt: Date(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
         )
     }

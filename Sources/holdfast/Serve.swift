@@ -24,6 +24,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ping interval; a client silent for twice this is declared lost.")
     var heartbeat = "10s"
 
+    @Option(
+        name: .customLong("backup-repository"),
+        help:
+            "Where workspaces are backed up: local:DIR or s3:http(s)://HOST:PORT/BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Default: local:DATA-DIR/backups."
+    )
+    var backupRepository: String?
+
+    @Option(name: .customLong("snapshot-interval"), help: "How often a live session's changed workspace is snapshotted (the RPO).")
+    var snapshotInterval = "5m"
+
+    @Option(
+        name: .customLong("backup-timeout"),
+        help:
+            "How long one backup command may run before it is interrupted and retried (a store that is down makes restic retry for minutes)."
+    )
+    var backupTimeout = "10m"
+
     func run() async throws {
         let logger = Console.logger(level: self.store.logLevel)
         var configuration = try self.store.configuration()
@@ -34,6 +51,12 @@ struct Serve: AsyncParsableCommand {
         configuration.sessions.heartbeat = TimeInterval(try Console.parse { try DurationText.seconds(self.heartbeat) })
         guard configuration.sessions.heartbeat >= 1, configuration.sessions.grace >= 1 else {
             throw ValidationFailure(message: "--grace and --heartbeat must be at least 1s.")
+        }
+        configuration.backups.repository = self.backupRepository
+        configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
+        configuration.backups.commandTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.backupTimeout) })
+        guard configuration.backups.snapshotInterval >= 10, configuration.backups.commandTimeout >= 5 else {
+            throw ValidationFailure(message: "--snapshot-interval must be at least 10s and --backup-timeout at least 5s.")
         }
 
         let server = try await Console.run {

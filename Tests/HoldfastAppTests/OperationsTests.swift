@@ -24,15 +24,19 @@ struct OperationsTests {
     /// The OpenAPI document must describe exactly the routes the router has.
     @Test func theOpenAPIDocumentDescribesEveryRoute() async throws {
         let repositories = InMemoryStore().repositories
+        let backups = WorkspaceBackups(
+            configuration: .init(workspacesDirectory: "/nonexistent", restoresDirectory: "/nonexistent"), driver: FakeBackupDriver(),
+            repositories: repositories, accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test"))
         let router = try await buildRouter(
             HTTPDependencies(
                 repositories: repositories,
                 authenticator: Authenticator(configuration: .init(), repositories: repositories, now: { Date() }),
                 now: { Date() }, secureCookies: false, health: { true }, metrics: { "" }, logger: Logger(label: "test"),
                 sessions: SessionSupervisor(
-                    configuration: .init(workspacesDirectory: "/nonexistent"), repositories: repositories, host: FakeHost(),
+                    configuration: .init(), repositories: repositories, host: FakeHost(), backups: backups,
                     accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test")
-                )
+                ),
+                workspaces: backups
             )
         )
         let routed = Set(

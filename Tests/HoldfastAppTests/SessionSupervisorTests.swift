@@ -16,19 +16,27 @@ struct SessionSupervisorTests {
         let clock = ManualClock()
         let user: User
         let workspaces = FileManager.default.temporaryDirectory.appendingPathComponent("hf-ws-\(UUID().uuidString)").path
+        let driver: FakeBackupDriver
+        let backups: WorkspaceBackups
 
         init() async throws {
+            self.driver = FakeBackupDriver(now: { [clock] in clock.now() })
+            self.backups = WorkspaceBackups(
+                configuration: .init(workspacesDirectory: self.workspaces, restoresDirectory: self.workspaces + "-restores"),
+                driver: self.driver, repositories: self.store.repositories, accountFor: { _ in nil }, now: { [clock] in clock.now() },
+                logger: Logger(label: "test"))
             let tenant = Tenant(name: "Acme", slug: "acme", graceSeconds: 600, createdAt: self.clock.now())
             try await self.store.repositories.tenants.create(tenant)
             self.user = User(tenantID: tenant.id, email: "ann@acme.test", name: "Ann", role: .member, createdAt: self.clock.now())
             try await self.store.repositories.users.create(self.user, passwordHash: "h")
         }
 
-        func supervisor() -> SessionSupervisor {
-            var configuration = SessionSupervisor.Configuration(workspacesDirectory: self.workspaces)
+        func supervisor(snapshotInterval: TimeInterval = 300) -> SessionSupervisor {
+            var configuration = SessionSupervisor.Configuration()
             configuration.heartbeat = 10
+            configuration.snapshotInterval = snapshotInterval
             return SessionSupervisor(
-                configuration: configuration, repositories: self.store.repositories, host: self.host,
+                configuration: configuration, repositories: self.store.repositories, host: self.host, backups: self.backups,
                 accountFor: { _ in nil }, now: { [clock] in clock.now() }, logger: Logger(label: "test")
             )
         }
@@ -65,7 +73,10 @@ struct SessionSupervisorTests {
         await supervisor.tick()
         #expect(try await fixture.stored(session.id).state == .closed)
         #expect(try await fixture.host.runningSessions().isEmpty)
-        #expect(try await fixture.events(session.id) == [.started, .attached, .lost, .expired, .closed])
+        // The snapshot on loss runs in the background; the final one comes between expiry and close.
+        let events = try await fixture.events(session.id)
+        #expect(events.filter { $0 != .snapshot } == [.started, .attached, .lost, .expired, .closed])
+        #expect(Array(events.suffix(2)) == [.snapshot, .closed])
     }
 
     @Test func aSilentClientIsDroppedAfterTwoHeartbeatsDatedByItsLastTraffic() async throws {
@@ -97,7 +108,7 @@ struct SessionSupervisorTests {
         fixture.clock.advance(by: 599.999)
         _ = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
         #expect(try await fixture.stored(session.id).state == .connected)
-        #expect(try await fixture.events(session.id) == [.started, .attached, .lost, .resumed])
+        #expect(try await fixture.events(session.id).filter { $0 != .snapshot } == [.started, .attached, .lost, .resumed])
     }
 
     @Test func aRestartedSupervisorAdoptsLiveSessionsAndClosesDeadOnes() async throws {
@@ -143,5 +154,154 @@ struct SessionSupervisorTests {
         let closed = try await fixture.stored(session.id)
         #expect(closed.state == .closed)
         #expect(closed.machine.closeReason == .processesDied)
+    }
+
+    // MARK: Backups
+
+    /// Polls (real time, briefly) for something a background task does.
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    @Test func aDroppedSessionIsSnapshottedAtOnceWithItsFiles() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+        try Data("draft".utf8).write(to: URL(fileURLWithPath: workspace + "/notes.txt"))
+        let attachment = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await supervisor.detached(attachment, lastTrafficAt: fixture.clock.now())
+
+        #expect(try await self.eventually { try await fixture.events(session.id).contains(.snapshot) })
+        let snapshot = try #require(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).first)
+        #expect(snapshot.sessionID == session.id)
+        #expect(fixture.driver.files(of: snapshot.id) == ["notes.txt": Data("draft".utf8)])
+    }
+
+    @Test func withTheStoreDownASessionStaysClosingWithItsWorkspaceUntilTheStoreIsBack() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: workspace + "/thesis.tex"))
+        fixture.driver.setUnreachable(true)
+
+        _ = try await supervisor.close(session.id, by: fixture.user)
+        #expect(try await fixture.stored(session.id).state == .closing)
+        for _ in 0..<4 {  // retries at 5, 10, 20, 40 s all fail
+            fixture.clock.advance(by: 60)
+            await supervisor.tick()
+        }
+        #expect(try await fixture.stored(session.id).state == .closing)
+        #expect(try await fixture.events(session.id).filter { $0 == .failed }.count == 5)
+        #expect(FileManager.default.contents(atPath: workspace + "/thesis.tex") == Data("precious".utf8))
+        #expect(fixture.driver.backupCount == 0)
+
+        fixture.driver.setUnreachable(false)
+        fixture.clock.advance(by: 300)
+        await supervisor.tick()
+        #expect(try await fixture.stored(session.id).state == .closed)
+        let snapshot = try #require(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).first)
+        #expect(fixture.driver.files(of: snapshot.id)["thesis.tex"] == Data("precious".utf8))
+        #expect(Array(try await fixture.events(session.id).suffix(2)) == [.snapshot, .closed])
+    }
+
+    @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {
+        let fixture = try await Fixture()
+        // File times come from the real clock: run the test's clock ahead of it, so that files
+        // the test does not touch are older than every snapshot.
+        fixture.clock.advance(by: Date().timeIntervalSince(fixture.clock.now()) + 3600)
+        let supervisor = fixture.supervisor(snapshotInterval: 60)
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        _ = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+
+        fixture.clock.advance(by: 59)
+        await supervisor.snapshotChangedWorkspaces()
+        #expect(fixture.driver.backupCount == 0)  // not due yet
+        fixture.clock.advance(by: 1)
+        await supervisor.snapshotChangedWorkspaces()  // due, and nothing is known about the workspace yet
+        #expect(try await self.eventually { fixture.driver.backupCount == 1 })
+
+        // Nothing touched the workspace since that snapshot started: no new snapshot.
+        fixture.clock.advance(by: 60)
+        await supervisor.snapshotChangedWorkspaces()
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(fixture.driver.backupCount == 1)
+
+        // A file written now (dated by the test's clock, which the supervisor reads too).
+        fixture.clock.advance(by: 1)
+        try Data("new".utf8).write(to: URL(fileURLWithPath: workspace + "/new.txt"))
+        try FileManager.default.setAttributes([.modificationDate: fixture.clock.now()], ofItemAtPath: workspace + "/new.txt")
+        fixture.clock.advance(by: 59)
+        await supervisor.snapshotChangedWorkspaces()
+        #expect(try await self.eventually { fixture.driver.backupCount == 2 })
+    }
+
+    @Test func aSessionOnAHostWithoutTheWorkspaceStartsWithTheNewestSnapshotRestored() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let first = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: first.tenantID, user: first.userID)
+        try FileManager.default.createDirectory(atPath: workspace + "/src", withIntermediateDirectories: true)
+        try Data("print(1)".utf8).write(to: URL(fileURLWithPath: workspace + "/src/main.py"))
+        _ = try await supervisor.close(first.id, by: fixture.user)
+        #expect(try await fixture.stored(first.id).state == .closed)
+
+        try FileManager.default.removeItem(atPath: workspace)  // a new host, or a cleaned disk
+        let second = try await supervisor.start(kind: .terminal, for: fixture.user)
+        #expect(FileManager.default.contents(atPath: workspace + "/src/main.py") == Data("print(1)".utf8))
+        #expect(try await fixture.events(second.id) == [.restored, .started])
+    }
+
+    @Test func aMissingWorkspaceWithTheStoreDownFailsTheStartRatherThanStartEmpty() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let first = try await supervisor.start(kind: .terminal, for: fixture.user)
+        _ = try await supervisor.close(first.id, by: fixture.user)
+        try FileManager.default.removeItem(atPath: fixture.backups.workspace(tenant: first.tenantID, user: first.userID))
+        fixture.driver.setUnreachable(true)
+        await #expect(throws: CoreError.self) { try await supervisor.start(kind: .terminal, for: fixture.user) }
+        #expect(!FileManager.default.fileExists(atPath: fixture.backups.workspace(tenant: first.tenantID, user: first.userID)))
+    }
+
+    @Test func aRestoreLandsBesideTheLiveCopyAndNeverOverwrites() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+        try FileManager.default.createDirectory(atPath: workspace + "/docs", withIntermediateDirectories: true)
+        try Data("v1".utf8).write(to: URL(fileURLWithPath: workspace + "/docs/plan.md"))
+        let summary = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
+        try Data("v2".utf8).write(to: URL(fileURLWithPath: workspace + "/docs/plan.md"))
+
+        let restored = try await fixture.backups.restore(
+            snapshot: summary.snapshot.shortID, path: try WorkspacePath("docs"), for: fixture.user)
+        let folder = "Restored " + WorkspaceBackups.folderTime(summary.snapshot.time, zone: TimeZone(identifier: "Europe/London")!)
+        #expect(restored.restoredTo == folder + "/docs")
+        #expect(FileManager.default.contents(atPath: workspace + "/" + folder + "/docs/plan.md") == Data("v1".utf8))
+        #expect(FileManager.default.contents(atPath: workspace + "/docs/plan.md") == Data("v2".utf8))
+
+        let again = try await fixture.backups.restore(
+            snapshot: summary.snapshot.id, path: try WorkspacePath("docs/plan.md"), for: fixture.user)
+        #expect(again.restoredTo == folder + " (2)/plan.md")
+        #expect(FileManager.default.contents(atPath: workspace + "/" + folder + "/docs/plan.md") == Data("v1".utf8))
+    }
+
+    @Test func anotherUsersSnapshotIsNotFound() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let summary = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
+        let other = User(tenantID: session.tenantID, email: "bob@acme.test", name: "Bob", role: .member, createdAt: fixture.clock.now())
+        try await fixture.store.repositories.users.create(other, passwordHash: "h")
+        await #expect(throws: CoreError.notFound("You have no snapshot \(summary.snapshot.id).")) {
+            try await fixture.backups.restore(snapshot: summary.snapshot.id, path: .root, for: other)
+        }
+        #expect(try await fixture.backups.snapshots(for: other).isEmpty)
     }
 }

@@ -14,6 +14,7 @@ struct TestServer: Sendable {
     let clock: ManualClock
     let dataDirectory: URL
     let host: FakeHost
+    let backups: FakeBackupDriver
 
     /// Builds the real application (same composition root as `serve`) and runs `body`
     /// against it in-process.
@@ -27,8 +28,10 @@ struct TestServer: Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         let host = FakeHost()
-        let server = try await buildServer(configuration, logger: logger, now: { clock.now() }, host: host)
-        let test = TestServer(firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory, host: host)
+        let backups = FakeBackupDriver(now: { clock.now() })
+        let server = try await buildServer(configuration, logger: logger, now: { clock.now() }, host: host, backupDriver: backups)
+        let test = TestServer(
+            firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory, host: host, backups: backups)
         try await server.application.test(.router) { client in
             try await body(test, client)
         }

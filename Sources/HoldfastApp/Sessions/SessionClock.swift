@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// The session supervisor's heartbeat: every half second it applies deadlines (silent
 /// clients, expiry, closing retries), and every `processCheckInterval` it checks that
-/// sessions' processes still run.
+/// sessions' processes still run and starts the snapshots that are due.
 ///
 /// Why half a second: a deadline waits at most one period plus one tick's work, and with
 /// 10,000 held sessions a tick that expires many of them takes up to ~0.4 s here, so a
@@ -20,6 +20,7 @@ struct SessionClock: Service {
             await self.supervisor.tick()
             if sinceCheck >= self.processCheckInterval {
                 await self.supervisor.watchProcesses()
+                await self.supervisor.snapshotChangedWorkspaces()
                 sinceCheck = .zero
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.period) }

@@ -15,14 +15,12 @@ public actor SessionSupervisor: SessionService {
         /// Grace for tenants without their own setting.
         public var grace: TimeInterval = 30 * 60
         public var heartbeat: TimeInterval = 10
-        /// Where users' workspaces live: `WORKSPACES/<tenant id>/<user id>`.
-        public var workspacesDirectory: String
+        /// A live session whose workspace changed is snapshotted this often (the RPO).
+        public var snapshotInterval: TimeInterval = 5 * 60
         /// How long an attach ticket is valid.
         public var ticketLifetime: TimeInterval = 30
 
-        public init(workspacesDirectory: String) {
-            self.workspacesDirectory = workspacesDirectory
-        }
+        public init() {}
     }
 
     private struct Live {
@@ -30,22 +28,37 @@ public actor SessionSupervisor: SessionService {
         var machine: SessionStateMachine
         /// How to drop each attached client (closes its socket).
         var clients: [SessionStateMachine.ClientID: @Sendable () -> Void] = [:]
+        /// When the latest snapshot for this session started (or the session did).
+        var lastSnapshotAt: Date
+        /// A snapshot for this session is running.
+        var snapshotting = false
+
+        init(session: Session, machine: SessionStateMachine, now: Date) {
+            self.session = session
+            self.machine = machine
+            self.lastSnapshotAt = now
+        }
     }
 
     public nonisolated let heartbeat: TimeInterval
     let configuration: Configuration
     let repositories: Repositories
     let host: any SessionHost
+    let backups: WorkspaceBackups
     let accountFor: @Sendable (User) async throws -> UnixAccount?
     let now: @Sendable () -> Date
     let logger: Logger
     private var live: [Session.ID: Live] = [:]
     private var closing: Set<Session.ID> = []
+    /// Sessions this supervisor is launching now (restoring the workspace can take a while): the
+    /// clock leaves their start deadline alone, which is there for starts nobody finishes.
+    private var launching: Set<Session.ID> = []
 
     public init(
         configuration: Configuration,
         repositories: Repositories,
         host: any SessionHost,
+        backups: WorkspaceBackups,
         accountFor: @escaping @Sendable (User) async throws -> UnixAccount?,
         now: @escaping @Sendable () -> Date,
         logger: Logger
@@ -54,6 +67,7 @@ public actor SessionSupervisor: SessionService {
         self.heartbeat = configuration.heartbeat
         self.repositories = repositories
         self.host = host
+        self.backups = backups
         self.accountFor = accountFor
         self.now = now
         self.logger = logger
@@ -80,12 +94,14 @@ public actor SessionSupervisor: SessionService {
         )
         let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
         try await self.repositories.sessions.create(session, events: [])
-        self.live[session.id] = Live(session: session, machine: machine)
+        self.live[session.id] = Live(session: session, machine: machine, now: createdAt)
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(session.id)"
 
+        self.launching.insert(session.id)
+        defer { self.launching.remove(session.id) }
         do {
-            let workspace = try self.prepareWorkspace(tenant: tenant.id, user: user.id)
+            let workspace = try await self.prepareWorkspace(for: session)
             let account = try await self.accountFor(user)
             try await self.host.launch(TerminalLaunch(sessionID: session.id, workspace: workspace, account: account))
             await self.apply(session.id) { machine, now in try machine.started(at: now) }
@@ -219,7 +235,7 @@ public actor SessionSupervisor: SessionService {
 
     /// Applies deadlines: silent clients, expiry, closing retries. Called every second.
     public func tick() async {
-        for id in self.live.keys {
+        for id in self.live.keys where !self.launching.contains(id) {
             await self.apply(id) { machine, now in machine.tick(now: now) }
         }
     }
@@ -237,7 +253,8 @@ public actor SessionSupervisor: SessionService {
     public func adoptAll() async throws {
         for session in try await self.repositories.sessions.listLive() where self.live[session.id] == nil {
             self.live[session.id] = Live(
-                session: session, machine: SessionStateMachine(restoring: session.machine, configuration: self.machineConfiguration))
+                session: session, machine: SessionStateMachine(restoring: session.machine, configuration: self.machineConfiguration),
+                now: .distantPast)
             let alive = await self.host.isAlive(session.id)
             await self.apply(session.id) { machine, now in try machine.adopt(processesAlive: alive, at: now) }
             self.logger.info("session adopted", metadata: ["session.id": "\(session.id)", "alive": "\(alive)"])
@@ -299,8 +316,7 @@ public actor SessionSupervisor: SessionService {
                 self.live[id]?.clients.values.forEach { $0() }
                 self.live[id]?.clients = [:]
             case .takeSnapshot:
-                // Backups arrive with the backup driver; until then there is nothing to snapshot to.
-                self.logger.debug("snapshot requested; no backup repository is configured yet", metadata: ["session.id": "\(id)"])
+                self.snapshotInBackground(id, reason: "on loss")
             case .beginClosing(let reason):
                 closeFor = reason
             case .scheduleRetry:
@@ -324,13 +340,22 @@ public actor SessionSupervisor: SessionService {
         }
     }
 
-    /// The close itself: (final snapshot, once backups exist), then end the processes.
+    /// The close itself: end the processes, then the final snapshot, verified; only then is the
+    /// session closed. Ending the processes first means the snapshot holds everything they wrote.
+    /// Any failure (the object store unreachable, say) leaves the session in `closing` with its
+    /// workspace untouched, and the machine schedules a retry.
     private func finishClosing(_ id: Session.ID, reason: SessionCloseReason) async {
-        guard !self.closing.contains(id) else { return }
+        guard !self.closing.contains(id), let session = self.live[id]?.session else { return }
         self.closing.insert(id)
         defer { self.closing.remove(id) }
         do {
             try await self.host.terminate(id)
+            let workspace = self.backups.workspace(tenant: session.tenantID, user: session.userID)
+            // A session that never got a workspace (its start failed early) has nothing to keep.
+            if FileManager.default.fileExists(atPath: workspace) {
+                let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id)
+                await self.record(summary, reason: "final", for: id)
+            }
             await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
             self.logger.info("session closed", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
         } catch {
@@ -358,10 +383,75 @@ public actor SessionSupervisor: SessionService {
         return session
     }
 
-    private func prepareWorkspace(tenant: Tenant.ID, user: User.ID) throws -> String {
-        let path = URL(fileURLWithPath: self.configuration.workspacesDirectory)
-            .appendingPathComponent(tenant.description).appendingPathComponent(user.description).path
+    /// The user's workspace on this host, put back from the newest snapshot when the host has no
+    /// copy (a new host, a cleaned disk). A failed restore fails the start: a session on an
+    /// empty workspace would look as if the user's files were gone.
+    private func prepareWorkspace(for session: Session) async throws -> String {
+        let path = self.backups.workspace(tenant: session.tenantID, user: session.userID)
+        if let snapshot = try await self.backups.restoreIfMissing(tenant: session.tenantID, user: session.userID) {
+            let event = SessionEvent(
+                at: self.now(), type: .restored,
+                detail: "workspace restored from snapshot \(snapshot.shortID) of \(snapshot.time.formatted(.iso8601))")
+            await self.append(event, to: session.id)
+        }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return path
+    }
+
+    // MARK: Snapshots
+
+    /// Snapshots sessions whose workspace changed since their last snapshot more than
+    /// `snapshotInterval` ago. Called by the clock every few seconds.
+    public func snapshotChangedWorkspaces() async {
+        let now = self.now()
+        for (id, entry) in self.live
+        where [.connected, .held].contains(entry.machine.state) && !entry.snapshotting
+            && now.timeIntervalSince(entry.lastSnapshotAt) >= self.configuration.snapshotInterval
+        {
+            guard await self.backups.hasChangedSinceLastSnapshot(tenant: entry.session.tenantID, user: entry.session.userID) else {
+                self.live[id]?.lastSnapshotAt = now
+                continue
+            }
+            self.snapshotInBackground(id, reason: "every \(DurationText.format(seconds: Int(self.configuration.snapshotInterval)))")
+        }
+    }
+
+    /// Starts a snapshot of the session's workspace without holding up the caller; the result
+    /// lands on the timeline. A failure is logged and retried at the next interval.
+    private func snapshotInBackground(_ id: Session.ID, reason: String) {
+        guard let entry = self.live[id], !entry.snapshotting else { return }
+        self.live[id]?.snapshotting = true
+        self.live[id]?.lastSnapshotAt = self.now()
+        let session = entry.session
+        Task {
+            do {
+                let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id)
+                await self.record(summary, reason: reason, for: id)
+            } catch {
+                self.logger.warning("snapshot failed", metadata: ["session.id": "\(id)", "reason": "\(reason)", "error": "\(error)"])
+            }
+            await self.snapshotFinished(id)
+        }
+    }
+
+    private func snapshotFinished(_ id: Session.ID) {
+        self.live[id]?.snapshotting = false
+    }
+
+    private func record(_ summary: BackupSummary, reason: String, for id: Session.ID) async {
+        let detail =
+            "snapshot \(summary.snapshot.shortID) (\(reason)): \(summary.filesNew) new, \(summary.filesChanged) changed, "
+            + "\(summary.filesUnmodified) unchanged files; \(ByteText.format(summary.bytesAdded)) added"
+        await self.append(SessionEvent(at: self.now(), type: .snapshot, detail: detail), to: id)
+    }
+
+    /// Adds a row to a live session's timeline.
+    private func append(_ event: SessionEvent, to id: Session.ID) async {
+        guard let session = self.live[id]?.session else { return }
+        do {
+            try await self.repositories.sessions.save(session, events: [event])
+        } catch {
+            self.logger.error("could not save the session's timeline", metadata: ["session.id": "\(id)", "error": "\(error)"])
+        }
     }
 }

@@ -13,6 +13,8 @@ public struct Tenant: Sendable, Codable, Hashable {
     public var timeZone: String
     /// How long a dropped session is held for this tenant; `nil` means the server default.
     public var graceSeconds: Int?
+    /// Which snapshots of its users' workspaces are kept; `nil` means `RetentionPolicy.standard`.
+    public var retention: RetentionPolicy?
     public var createdAt: Date
 
     public init(
@@ -21,6 +23,7 @@ public struct Tenant: Sendable, Codable, Hashable {
         slug: String,
         timeZone: String = "Europe/London",
         graceSeconds: Int? = nil,
+        retention: RetentionPolicy? = nil,
         createdAt: Date
     ) {
         self.id = id
@@ -28,6 +31,7 @@ public struct Tenant: Sendable, Codable, Hashable {
         self.slug = slug
         self.timeZone = timeZone
         self.graceSeconds = graceSeconds
+        self.retention = retention
         self.createdAt = createdAt
     }
 

@@ -139,8 +139,8 @@ public struct RetentionPolicy: Sendable, Codable, Hashable {
 
 /// A path inside a workspace or snapshot, checked so that it can never leave it.
 ///
-/// Relative, `/`-separated, no `.` or `..` components, no empty components, no NUL; a leading
-/// or trailing `/` is tolerated and dropped. The empty path is the workspace itself.
+/// Relative (no leading `/`), `/`-separated, no `.` or `..` components, no empty components, no
+/// NUL; a trailing `/` is tolerated and dropped. The empty path is the workspace itself.
 public struct WorkspacePath: Sendable, Hashable, CustomStringConvertible {
     public let components: [String]
 
@@ -157,8 +157,11 @@ public struct WorkspacePath: Sendable, Hashable, CustomStringConvertible {
         guard !text.contains("\0") else {
             throw CoreError.invalidInput("invalid_path", "The path contains a NUL character.")
         }
+        guard !text.hasPrefix("/") else {
+            throw CoreError.invalidInput(
+                "invalid_path", "The path '\(text)' is absolute; give it relative to your workspace, like notes/today.txt.")
+        }
         var trimmed = Substring(text)
-        if trimmed.hasPrefix("/") { trimmed = trimmed.dropFirst() }
         if trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         if trimmed.isEmpty {
             self.components = []

@@ -49,3 +49,17 @@ public enum DurationText {
         )
     }
 }
+
+/// Byte counts as people read them: `512 B`, `4.2 kB`, `1.3 MB`, `2.0 GB` (powers of 1000).
+public enum ByteText {
+    public static func format(_ bytes: Int64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB", "PB"]
+        var value = Double(bytes)
+        var unit = 0
+        while abs(value) >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+}

@@ -53,6 +53,8 @@ public enum SessionEventType: String, Sendable, Codable, Hashable, CaseIterable 
     case resumed
     /// A workspace snapshot finished; recorded by the backup edge, never by the state machine.
     case snapshot
+    /// The host had no copy of the workspace, so the newest snapshot was put back before the start.
+    case restored
     /// The deadline passed with nobody attached: the session is closing.
     case expired
     /// A close was requested (user, admin, maintenance, dead processes, failed start).

@@ -28,6 +28,8 @@ struct TenantDTO: ResponseCodable, Equatable {
     var slug: String
     var timeZone: String
     var graceSeconds: Int?
+    /// The policy in force (the standard one when the tenant has none of its own).
+    var retention: RetentionPolicy
     var createdAt: Date
 
     init(_ tenant: Tenant) {
@@ -36,6 +38,7 @@ struct TenantDTO: ResponseCodable, Equatable {
         self.slug = tenant.slug
         self.timeZone = tenant.timeZone
         self.graceSeconds = tenant.graceSeconds
+        self.retention = tenant.retention ?? .standard
         self.createdAt = tenant.createdAt
     }
 }
@@ -85,9 +88,10 @@ struct UpdateTenantRequest: Decodable {
     var name: String?
     var timeZone: String?
     var graceSeconds: Patch<Int>
+    var retention: Patch<RetentionPolicy>
 
     enum CodingKeys: String, CodingKey {
-        case name, timeZone, graceSeconds
+        case name, timeZone, graceSeconds, retention
     }
 
     init(from decoder: any Decoder) throws {
@@ -97,6 +101,10 @@ struct UpdateTenantRequest: Decodable {
         self.graceSeconds =
             container.contains(.graceSeconds)
             ? .set(try container.decodeNil(forKey: .graceSeconds) ? nil : try container.decode(Int.self, forKey: .graceSeconds)) : .absent
+        self.retention =
+            container.contains(.retention)
+            ? .set(try container.decodeNil(forKey: .retention) ? nil : try container.decode(RetentionPolicy.self, forKey: .retention))
+            : .absent
     }
 }
 

@@ -69,6 +69,9 @@ struct TenantRoutes {
             }
             tenant.graceSeconds = grace
         }
+        if case .set(let retention) = body.retention {
+            tenant.retention = try retention?.validated()
+        }
         try await self.repositories.tenants.update(tenant)
         context.logger.info(
             "tenant settings changed",

@@ -11,12 +11,14 @@ struct PortalRoutes {
     let templates: MustacheLibrary
     let repositories: Repositories
     let sessions: any SessionService
+    let workspaces: any WorkspaceService
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/", use: self.home)
         router.get("login", use: self.login)
         router.get("admin", use: self.admin)
         router.get("sessions/:id", use: self.viewer)
+        router.get("workspace", use: self.versions)
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -40,6 +42,29 @@ struct PortalRoutes {
         let session = try await self.sessions.session(try SessionRoutes.id(context), for: user)
         let chrome = try await self.chrome(title: "Terminal", user: user)
         return try self.render("session", ViewerPage(page: chrome, session: SessionRow(session)))
+    }
+
+    /// The versions page: the user's snapshots, and one snapshot's folder to browse and restore from.
+    @Sendable func versions(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = context.user else { return Self.signInFirst(request) }
+        let chrome = try await self.chrome(title: "Versions", user: user)
+        let snapshots: [Snapshot]
+        do {
+            snapshots = try await self.workspaces.snapshots(for: user)
+        } catch let error as CoreError where error.kind == .unavailable {
+            return try self.render("workspace", VersionsPage(page: chrome, unavailable: error.message), status: .serviceUnavailable)
+        }
+        var page = VersionsPage(page: chrome, snapshots: snapshots)
+        if let wanted = request.uri.queryParameters.get("snapshot") {
+            let id = try WorkspaceRoutes.snapshotID(String(wanted))
+            guard let snapshot = snapshots.first(where: { $0.id.hasPrefix(id) }) else {
+                throw CoreError.notFound("You have no snapshot \(id).")
+            }
+            let path = try WorkspacePath(request.uri.queryParameters.get("path").map { String($0) } ?? "")
+            let entries = try await self.workspaces.files(in: snapshot.id, path: path, for: user)
+            page.select(snapshot, path: path, entries: entries)
+        }
+        return try self.render("workspace", page)
     }
 
     @Sendable func admin(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -171,6 +196,80 @@ struct SessionRow {
         self.expiresAt = machine.state == .held ? machine.expiresAt?.formatted(.iso8601) : nil
         self.graceSeconds = Int(machine.grace)
         self.isHeld = machine.state == .held
+    }
+}
+
+struct VersionsPage {
+    struct SnapshotRow {
+        var id: String
+        var shortId: String
+        var time: String
+        var selected: Bool
+    }
+
+    struct EntryRow {
+        var snapshot: String
+        var path: String
+        var pathQuery: String
+        var name: String
+        var size: String
+        var modifiedAt: String?
+        var isDirectory: Bool
+    }
+
+    struct Crumb {
+        var snapshot: String
+        var path: String
+        var name: String
+    }
+
+    struct Browse {
+        var shortId: String
+        var time: String
+        var crumbs: [Crumb]
+        var entries: [EntryRow]
+        var hasEntries: Bool
+    }
+
+    var page: PageChrome
+    var unavailable: String?
+    var snapshots: [SnapshotRow] = []
+    var hasSnapshots = false
+    var browse: Browse?
+
+    init(page: PageChrome, unavailable: String) {
+        self.page = page
+        self.unavailable = unavailable
+    }
+
+    init(page: PageChrome, snapshots: [Snapshot]) {
+        self.page = page
+        self.snapshots = snapshots.map { SnapshotRow(id: $0.id, shortId: $0.shortID, time: $0.time.formatted(.iso8601), selected: false) }
+        self.hasSnapshots = !snapshots.isEmpty
+    }
+
+    mutating func select(_ snapshot: Snapshot, path: WorkspacePath, entries: [SnapshotEntry]) {
+        for index in self.snapshots.indices where self.snapshots[index].id == snapshot.id {
+            self.snapshots[index].selected = true
+        }
+        var crumbs = [Crumb(snapshot: snapshot.id, path: "", name: "workspace")]
+        for depth in path.components.indices {
+            let prefix = path.components[...depth].joined(separator: "/")
+            crumbs.append(Crumb(snapshot: snapshot.id, path: Self.query(prefix), name: path.components[depth]))
+        }
+        let rows = entries.map {
+            EntryRow(
+                snapshot: snapshot.id, path: $0.path, pathQuery: Self.query($0.path), name: $0.name,
+                size: $0.kind == .directory ? "—" : ByteText.format($0.size),
+                modifiedAt: $0.modifiedAt?.formatted(.iso8601), isDirectory: $0.kind == .directory)
+        }
+        self.browse = Browse(
+            shortId: snapshot.shortID, time: snapshot.time.formatted(.iso8601), crumbs: crumbs, entries: rows, hasEntries: !rows.isEmpty)
+    }
+
+    /// A path for a query string; Mustache escapes it for HTML.
+    static func query(_ path: String) -> String {
+        path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#"))) ?? path
     }
 }
 

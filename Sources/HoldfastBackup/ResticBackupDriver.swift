@@ -1,0 +1,303 @@
+import Foundation
+import Glibc
+import HoldfastCore
+import Logging
+import Synchronization
+
+/// The backup port implemented with restic 0.14: one repository per tenant, snapshots tagged per user.
+///
+/// Each snapshot carries the tags `holdfast`, `user=<user id>` and, when known,
+/// `session=<session id>`; a user only ever sees and restores snapshots with their own tag.
+/// Workspaces are backed up as `cd WORKSPACE && restic backup .`, so a snapshot's tree is
+/// relative to the workspace (`/notes/today.txt`), whatever the workspace's absolute path.
+///
+/// restic 0.14 chooses a backup's parent (whose unchanged files it skips re-reading) by host and
+/// absolute path alone, so two users whose workspaces share a path would use each other's
+/// snapshots; the driver therefore always names the user's newest snapshot with `--parent`.
+public struct ResticBackupDriver: BackupDriver {
+    /// Where repositories live, where their passwords are kept, and how restic is run.
+    public struct Configuration: Sendable {
+        /// The place of the tenants' repositories; each tenant gets `<location>/<tenant id>`.
+        public var repository: RepositoryLocation
+        /// One password file per tenant (0600) in a folder of mode 0700; keep it in the server's backup.
+        public var secretsDirectory: String
+        /// restic's cache (`--cache-dir`), under the server's data folder; safe to delete.
+        public var cacheDirectory: String
+        /// The restic program.
+        public var resticPath: String
+        /// How long one restic command may run before it is interrupted: a store that is down
+        /// makes restic retry for many minutes.
+        public var commandTimeout: Duration
+        /// How long an interrupted restic may take to remove its lock before it is killed.
+        public var interruptGrace: Duration
+        /// Extra environment for restic, such as `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+        /// `AWS_DEFAULT_REGION`. Nothing else of the server's environment reaches restic.
+        public var environment: [String: String]
+
+        /// - Parameter environment: by default the S3 credentials and region of the server's own
+        ///   environment (see `s3Environment(from:)`).
+        public init(
+            repository: RepositoryLocation,
+            secretsDirectory: String,
+            cacheDirectory: String,
+            resticPath: String = "/usr/bin/restic",
+            commandTimeout: Duration = .seconds(600),
+            interruptGrace: Duration = .seconds(5),
+            environment: [String: String] = Configuration.s3Environment(from: ProcessInfo.processInfo.environment)
+        ) {
+            self.repository = repository
+            self.secretsDirectory = secretsDirectory
+            self.cacheDirectory = cacheDirectory
+            self.resticPath = resticPath
+            self.commandTimeout = commandTimeout
+            self.interruptGrace = interruptGrace
+            self.environment = environment
+        }
+
+        /// The variables restic's S3 backend reads, picked out of `environment`.
+        public static func s3Environment(from environment: [String: String]) -> [String: String] {
+            environment.filter { ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"].contains($0.key) }
+        }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    private let passwords: PasswordStore
+    private let runner: ResticRunner
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.passwords = PasswordStore(directory: configuration.secretsDirectory)
+        // restic must never take a password or repository from anywhere but its arguments.
+        let ignored: Set<String> = [
+            "RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE",
+        ]
+        var environment = configuration.environment.filter { !ignored.contains($0.key) }
+        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        // Two status lines a second are plenty for a progress bar (the default is 60).
+        environment["RESTIC_PROGRESS_FPS"] = "2"
+        self.runner = ResticRunner(
+            executable: configuration.resticPath, environment: environment, timeout: configuration.commandTimeout,
+            interruptGrace: configuration.interruptGrace, logger: logger)
+    }
+
+    // MARK: - BackupDriver
+
+    public func backup(
+        workspace: String, tenant: Tenant.ID, user: User.ID, session: Session.ID?,
+        progress: @escaping @Sendable (BackupProgress) -> Void
+    ) async throws -> BackupSummary {
+        let started = ContinuousClock.now
+        try Self.checkWorkspace(workspace)
+        let repository = self.repository(tenant, passwordFile: try self.passwords.file(for: tenant))
+        let parent: Snapshot?
+        if let existing = try await repository.snapshots(of: user) {
+            parent = existing.first
+        } else {
+            self.logger.debug("Creating the tenant's backup repository", metadata: ["tenant.id": "\(tenant)"])
+            try await repository.initialise()
+            parent = nil
+        }
+        var arguments = ["--json", "--host", TenantRepository.host, "--tag", ResticTags.holdfast, "--tag", ResticTags.user(user)]
+        if let session { arguments += ["--tag", ResticTags.session(session)] }
+        if let parent { arguments += ["--parent", parent.id] }
+        let collector = BackupLineCollector(progress: progress)
+        let outcome = try await repository.run("backup", arguments + ["."], in: workspace, onLine: collector.consume)
+        // Exit 3: the snapshot was stored but some files could not be read (they changed or vanished).
+        guard outcome.exitCode == 0 || outcome.exitCode == 3 else {
+            throw repository.failure(outcome, while: "backing up \(workspace)")
+        }
+        let summary = try collector.summary()
+        guard let shortID = summary.snapshotId, Snapshot.isWellFormedID(shortID) else {
+            throw CoreError.unreadableOutput("backup", "the summary names no snapshot id")
+        }
+        guard let snapshot = try await repository.snapshots(of: user, ids: [shortID])?.first(where: { $0.id.hasPrefix(shortID) })
+        else {
+            throw CoreError.repositoryUnavailable(
+                repository.location, "the new snapshot \(shortID) could not be read back from the repository")
+        }
+        let totalFiles = summary.totalFilesProcessed ?? 0
+        let totalBytes = summary.totalBytesProcessed ?? 0
+        progress(BackupProgress(fraction: 1, filesDone: totalFiles, totalFiles: totalFiles, bytesDone: totalBytes, totalBytes: totalBytes))
+        self.logger.debug(
+            "Backup stored",
+            metadata: [
+                "tenant.id": "\(tenant)", "user.id": "\(user)", "snapshot.id": "\(snapshot.shortID)",
+                "parent.id": "\(parent?.shortID ?? "none")",
+            ])
+        return BackupSummary(
+            snapshot: snapshot, filesNew: summary.filesNew ?? 0, filesChanged: summary.filesChanged ?? 0,
+            filesUnmodified: summary.filesUnmodified ?? 0, bytesAdded: summary.dataAdded ?? 0, totalFiles: totalFiles,
+            totalBytes: totalBytes, duration: (ContinuousClock.now - started).seconds)
+    }
+
+    public func snapshots(tenant: Tenant.ID, user: User.ID) async throws -> [Snapshot] {
+        guard let repository = try self.existingRepository(tenant) else { return [] }
+        return try await repository.snapshots(of: user) ?? []
+    }
+
+    public func list(tenant: Tenant.ID, user: User.ID, snapshot: String, path: WorkspacePath) async throws -> [SnapshotEntry] {
+        let (repository, found) = try await self.resolve(snapshot, tenant: tenant, user: user)
+        let nodes = try await repository.nodes(in: found.id, at: path, recursive: false)
+        let item = try Self.item(at: path, in: nodes, snapshot: found)
+        if item?.type == "file", let item { return [ResticOutput.entry(item)] }
+        let folder = "/\(path)"
+        return nodes.filter { Self.parent(of: $0.path) == folder && $0.path != folder }.map(ResticOutput.entry)
+            .sorted { $0.name < $1.name }
+    }
+
+    public func applyRetention(_ policy: RetentionPolicy, tenant: Tenant.ID, users: [User.ID]) async throws {
+        let policy = try policy.validated()
+        guard let repository = try self.existingRepository(tenant), try await repository.unlock() else { return }
+        // `--group-by ''` (0.14) puts all of a user's snapshots in one group: the default groups by
+        // host and paths, and a user's workspace path may differ between sessions.
+        var keep = ["--group-by", "", "--keep-last", "\(policy.keepLast)"]
+        for (flag, count) in [
+            ("--keep-hourly", policy.keepHourly), ("--keep-daily", policy.keepDaily), ("--keep-weekly", policy.keepWeekly),
+        ]
+        where count > 0 {
+            keep += [flag, "\(count)"]
+        }
+        for user in users {
+            let outcome = try await repository.run("forget", ["--tag", ResticTags.user(user)] + keep)
+            guard outcome.succeeded else { throw repository.failure(outcome, while: "forgetting old snapshots") }
+        }
+        // One prune for the whole tenant: it rewrites packs shared by every user's snapshots, so
+        // pruning once after all `forget`s costs a single pass instead of one per user.
+        let outcome = try await repository.run("prune", [])
+        guard outcome.succeeded else { throw repository.failure(outcome, while: "pruning unreferenced data") }
+        self.logger.debug("Retention applied", metadata: ["tenant.id": "\(tenant)", "users": "\(users.count)"])
+    }
+
+    public func check(tenant: Tenant.ID) async throws {
+        guard let repository = try self.existingRepository(tenant) else { throw Self.noRepository(tenant) }
+        let outcome = try await repository.run("check", [])
+        if outcome.succeeded { return }
+        if try repository.isMissing(outcome) { throw Self.noRepository(tenant) }
+        // check prints what it found wrong on standard output and its verdict on standard error.
+        var failed = outcome
+        failed.errorTail = (outcome.lines.suffix(10) + [outcome.errorTail]).joined(separator: "\n")
+        throw repository.failure(failed, while: "checking the repository")
+    }
+
+    // MARK: - Shared steps
+
+    /// The tenant's repository with its password file.
+    func repository(_ tenant: Tenant.ID, passwordFile: String) -> TenantRepository {
+        let localDirectory: String?
+        if case .local = self.configuration.repository {
+            localDirectory = self.configuration.repository.repository(for: tenant)
+        } else {
+            localDirectory = nil
+        }
+        return TenantRepository(
+            location: self.configuration.repository.repository(for: tenant), localDirectory: localDirectory,
+            passwordFile: passwordFile, cacheDirectory: self.configuration.cacheDirectory, runner: self.runner)
+    }
+
+    /// The tenant's repository when it has a password, that is when a backup has ever started;
+    /// `nil` before. A local repository without a password file is an error: its data cannot be read.
+    func existingRepository(_ tenant: Tenant.ID) throws(CoreError) -> TenantRepository? {
+        if let passwordFile = try self.passwords.existingFile(for: tenant) {
+            return self.repository(tenant, passwordFile: passwordFile)
+        }
+        if case .local = self.configuration.repository {
+            let directory = self.configuration.repository.repository(for: tenant)
+            if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory), !entries.isEmpty {
+                throw CoreError.repositoryUnavailable(
+                    directory, "its password file is missing from \(self.configuration.secretsDirectory)",
+                    advice: "Restore the secrets folder from the server's backup; without it the snapshots cannot be read.")
+            }
+        }
+        return nil
+    }
+
+    /// Finds the user's snapshot whose id is or starts with `id`.
+    func resolve(_ id: String, tenant: Tenant.ID, user: User.ID) async throws(CoreError) -> (TenantRepository, Snapshot) {
+        guard Snapshot.isWellFormedID(id) else {
+            throw CoreError.invalidInput("invalid_snapshot_id", "'\(id.prefix(80))' is not a snapshot id: use 8 to 64 hex digits.")
+        }
+        guard let repository = try self.existingRepository(tenant) else { throw CoreError.snapshotNotFound(id) }
+        let candidates = (try await repository.snapshots(of: user) ?? []).filter { $0.id.hasPrefix(id) }
+        guard let found = candidates.first else { throw CoreError.snapshotNotFound(id) }
+        guard candidates.count == 1 else {
+            throw CoreError.invalidInput("ambiguous_snapshot_id", "Several of your snapshots start with \(id); give more digits.")
+        }
+        return (repository, found)
+    }
+
+    /// The node at `path` (`nil` for the root), which must be a file or a folder.
+    static func item(at path: WorkspacePath, in nodes: [ResticOutput.Node], snapshot: Snapshot) throws(CoreError) -> ResticOutput.Node? {
+        if path.isRoot { return nil }
+        guard let node = nodes.first(where: { $0.path == "/\(path)" }), node.type == "file" || node.type == "dir" else {
+            throw CoreError.notFound("There is no file or folder '\(path)' in snapshot \(snapshot.shortID).")
+        }
+        return node
+    }
+
+    /// The folder that holds a snapshot path (`/a/b` → `/a`, `/a` → `/`).
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+
+    private static func checkWorkspace(_ workspace: String) throws(CoreError) {
+        var info = stat()
+        guard workspace.hasPrefix("/"), stat(workspace, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw CoreError.invalidInput(
+                "workspace_missing", "The workspace \(workspace) is not an existing folder (an absolute path); nothing was backed up.")
+        }
+    }
+
+    private static func noRepository(_ tenant: Tenant.ID) -> CoreError {
+        CoreError(
+            .notFound, code: "backup_repository_missing",
+            message: "Tenant \(tenant) has no backup repository yet; the first backup creates it.")
+    }
+}
+
+/// Turns `restic backup --json` lines into progress callbacks and keeps the summary.
+private final class BackupLineCollector: Sendable {
+    private struct State {
+        var summary: ResticOutput.BackupMessage?
+        var error: CoreError?
+    }
+
+    private let progress: @Sendable (BackupProgress) -> Void
+    private let state = Mutex(State())
+
+    init(progress: @escaping @Sendable (BackupProgress) -> Void) {
+        self.progress = progress
+    }
+
+    func consume(_ line: String) {
+        guard !line.isEmpty else { return }
+        let message: ResticOutput.BackupMessage
+        do {
+            message = try ResticOutput.decode(ResticOutput.BackupMessage.self, from: line, command: "backup")
+        } catch {
+            self.state.withLock { if $0.error == nil { $0.error = error } }
+            return
+        }
+        switch message.messageType {
+        case "status":
+            self.progress(
+                BackupProgress(
+                    fraction: min(max(message.percentDone ?? 0, 0), 1), filesDone: message.filesDone ?? 0,
+                    totalFiles: message.totalFiles ?? 0, bytesDone: message.bytesDone ?? 0, totalBytes: message.totalBytes ?? 0))
+        case "summary":
+            self.state.withLock { $0.summary = message }
+        default:
+            break
+        }
+    }
+
+    /// The summary line, or the first unreadable line.
+    func summary() throws(CoreError) -> ResticOutput.BackupMessage {
+        let state = self.state.withLock { $0 }
+        if let error = state.error { throw error }
+        guard let summary = state.summary else { throw CoreError.unreadableOutput("backup", "it printed no summary") }
+        return summary
+    }
+}
