@@ -118,16 +118,23 @@ def test_with_the_object_store_cut_off_the_session_stays_closing_until_it_return
         relay.cut()
         term.drop()
         wait_for_state(server, http, session_id, "closing", timeout=30)
-        # Two attempts fail (each bounded by --backup-timeout), and it is still closing.
-        deadline = time.monotonic() + 60
-        while timeline(server, http, session_id).count("failed") < 2:
+        # Three attempts fail (each bounded by --backup-timeout), and it is still closing; the
+        # operator now sees an alert.
+        deadline = time.monotonic() + 90
+        while timeline(server, http, session_id).count("failed") < 3:
             assert time.monotonic() < deadline, timeline(server, http, session_id)
             time.sleep(0.5)
         assert http.get(f"{server.url}/api/v1/sessions/{session_id}", timeout=10).json()["state"] == "closing"
         assert (workspace / "precious.txt").read_text() == "do not lose me\n"
+        operator = server.operator()
+        alerts = operator.get(f"{server.url}/api/v1/alerts", timeout=10).json()["items"]
+        assert [alert["sessionId"] for alert in alerts] == [session_id]
+        assert "backup repository" in alerts[0]["message"]
+        assert http.get(f"{server.url}/api/v1/alerts", timeout=10).status_code == 403
 
         relay.restore()
         wait_for_state(server, http, session_id, "closed", timeout=120)
+        assert operator.get(f"{server.url}/api/v1/alerts", timeout=10).json()["items"] == []
         assert timeline(server, http, session_id)[-2:] == ["snapshot", "closed"]
         newest = snapshots(server, http)[0]
         assert "precious.txt" in files(server, http, newest["id"])

@@ -200,6 +200,12 @@ struct SessionSupervisorTests {
         #expect(try await fixture.events(session.id).filter { $0 == .failed }.count == 5)
         #expect(FileManager.default.contents(atPath: workspace + "/thesis.tex") == Data("precious".utf8))
         #expect(fixture.driver.backupCount == 0)
+        let operatorUser = User(
+            tenantID: session.tenantID, email: "op@acme.test", name: "Op", role: .operator, createdAt: fixture.clock.now())
+        let alerts = await supervisor.alerts(visibleTo: operatorUser)
+        #expect(alerts.map(\.sessionID) == [session.id])
+        #expect(alerts.first?.message.contains("backup repository") == true)
+        #expect(await supervisor.alerts(visibleTo: fixture.user).isEmpty)
 
         fixture.driver.setUnreachable(false)
         fixture.clock.advance(by: 300)
@@ -208,6 +214,7 @@ struct SessionSupervisorTests {
         let snapshot = try #require(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).first)
         #expect(fixture.driver.files(of: snapshot.id)["thesis.tex"] == Data("precious".utf8))
         #expect(Array(try await fixture.events(session.id).suffix(2)) == [.snapshot, .closed])
+        #expect(await supervisor.alerts(visibleTo: operatorUser).isEmpty)
     }
 
     @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import HoldfastCore
 import HoldfastHTTP
 import Logging
+import Metrics
 
 /// Runs this server's sessions: launches them, attaches clients, holds, expires, closes
 /// and re-adopts them, keeping the store's record and timeline in step.
@@ -53,6 +54,11 @@ public actor SessionSupervisor: SessionService {
     /// Sessions this supervisor is launching now (restoring the workspace can take a while): the
     /// clock leaves their start deadline alone, which is there for starts nobody finishes.
     private var launching: Set<Session.ID> = []
+    /// Raised when closing keeps failing; gone when the session finally closes.
+    private var alerts: [Session.ID: SessionAlert] = [:] {
+        didSet { self.alertGauge.record(self.alerts.count) }
+    }
+    private let alertGauge = Gauge(label: "holdfast_session_alerts")
 
     public init(
         configuration: Configuration,
@@ -265,6 +271,16 @@ public actor SessionSupervisor: SessionService {
         }
     }
 
+    public func alerts(visibleTo user: User) -> [SessionAlert] {
+        let visible: [SessionAlert]
+        switch user.role {
+        case .operator: visible = Array(self.alerts.values)
+        case .tenantAdmin: visible = self.alerts.values.filter { $0.tenantID == user.tenantID }
+        case .member, .agent: visible = []
+        }
+        return visible.sorted { $0.since < $1.since }
+    }
+
     /// Sessions in memory, for the metrics and the tests.
     public var liveCount: Int { self.live.count }
 
@@ -323,6 +339,10 @@ public actor SessionSupervisor: SessionService {
                 break  // tick() issues beginClosing again when it is due
             case .alertOperator(let message):
                 self.logger.critical("\(message)", metadata: ["session.id": "\(id)"])
+                if let session = self.live[id]?.session {
+                    self.alerts[id] = SessionAlert(
+                        sessionID: id, tenantID: session.tenantID, userID: session.userID, message: message, since: self.now())
+                }
             }
         }
         if (save || !events.isEmpty), let session = self.live[id]?.session {
@@ -337,6 +357,7 @@ public actor SessionSupervisor: SessionService {
         }
         if self.live[id]?.machine.state == .closed {
             self.live[id] = nil
+            self.alerts[id] = nil
         }
     }
 

@@ -96,6 +96,9 @@ struct PortalRoutes {
             }
         }
         let grantable = Role.allCases.filter { (try? AccessPolicy.requireGrant(of: $0, by: user)) != nil }
+        let alerts = await self.sessions.alerts(visibleTo: user).map {
+            AdminPage.AlertRow(sessionId: $0.sessionID.description, message: $0.message, since: $0.since.formatted(.iso8601))
+        }
         let page = AdminPage(
             page: chrome,
             isOperator: user.role == .operator,
@@ -105,6 +108,8 @@ struct PortalRoutes {
             roles: grantable.map(\.rawValue),
             sessions: sessions,
             hasSessions: !sessions.isEmpty,
+            alerts: alerts,
+            hasAlerts: !alerts.isEmpty,
             graceMinutes: (selected?.graceSeconds).map { $0 / 60 }
         )
         return try self.render("admin", page)
@@ -280,6 +285,12 @@ struct MessagePage {
 }
 
 struct AdminPage {
+    struct AlertRow {
+        var sessionId: String
+        var message: String
+        var since: String
+    }
+
     struct TenantRow {
         var name: String
         var slug: String
@@ -321,6 +332,8 @@ struct AdminPage {
     var roles: [String]
     var sessions: [SessionRow]
     var hasSessions: Bool
+    var alerts: [AlertRow]
+    var hasAlerts: Bool
     /// The tenant's own grace in minutes, `nil` when it uses the server default.
     var graceMinutes: Int?
 }

@@ -14,6 +14,16 @@ struct SessionRoutes {
         group.get("sessions/:id/events", use: self.events)
         group.post("sessions/:id/tickets", use: self.ticket)
         group.post("sessions/:id/extend", use: self.extend)
+        group.get("alerts", use: self.alerts)
+    }
+
+    /// Sessions that need an operator: all for operators, the tenant's for tenant admins.
+    @Sendable func alerts(_ request: Request, context: AppRequestContext) async throws -> ListDTO<AlertDTO> {
+        let user = try context.requireUser()
+        guard user.role == .operator || user.role == .tenantAdmin else {
+            throw CoreError.forbidden("Only operators and tenant admins see alerts.")
+        }
+        return ListDTO(items: await self.sessions.alerts(visibleTo: user).map(AlertDTO.init))
     }
 
     struct ExtendRequest: Decodable {
@@ -141,5 +151,21 @@ struct SessionEventDTO: ResponseEncodable {
         self.at = event.at
         self.type = event.type.rawValue
         self.detail = event.detail
+    }
+}
+
+struct AlertDTO: ResponseEncodable {
+    var sessionId: String
+    var tenantId: String
+    var userId: String
+    var message: String
+    var since: Date
+
+    init(_ alert: SessionAlert) {
+        self.sessionId = alert.sessionID.description
+        self.tenantId = alert.tenantID.description
+        self.userId = alert.userID.description
+        self.message = alert.message
+        self.since = alert.since
     }
 }

@@ -19,6 +19,9 @@ public protocol SessionService: Sendable {
     func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session]
     /// Moves a held session's deadline `seconds` later (its tenant admins and operators).
     func extend(_ id: Session.ID, by user: User, seconds: TimeInterval) async throws -> Session
+    /// Sessions that need an operator (closing keeps failing: the backup store unreachable, say),
+    /// oldest first: all of them for operators, their tenant's for tenant admins, none otherwise.
+    func alerts(visibleTo user: User) async -> [SessionAlert]
     /// A single-use ticket for one WebSocket attach, valid for 30 seconds.
     func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date)
     /// The user a ticket was issued to, if it is valid for this session; the ticket is used up.
@@ -48,5 +51,23 @@ public struct TerminalAttachment: Sendable {
         self.sessionID = sessionID
         self.clientID = clientID
         self.connection = connection
+    }
+}
+
+/// A session that needs an operator's attention.
+public struct SessionAlert: Sendable, Hashable {
+    public var sessionID: Session.ID
+    public var tenantID: Tenant.ID
+    public var userID: User.ID
+    /// What went wrong and what to check, as the state machine put it.
+    public var message: String
+    public var since: Date
+
+    public init(sessionID: Session.ID, tenantID: Tenant.ID, userID: User.ID, message: String, since: Date) {
+        self.sessionID = sessionID
+        self.tenantID = tenantID
+        self.userID = userID
+        self.message = message
+        self.since = since
     }
 }
