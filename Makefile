@@ -66,3 +66,5 @@ bench: setup-test
 	$(VENV)/bin/python bench/resume_latency.py
 	$(VENV)/bin/python bench/start_latency.py
 	.build-release/release/HoldfastBench --output bench/results/capacity.json
+	$(VENV)/bin/python bench/backup_bench.py
+	$(VENV)/bin/python bench/rpo_churn.py

@@ -57,7 +57,7 @@ def rss_mib(pid: int) -> dict:
 class Server:
     """`holdfast serve` on a fresh data directory, with a member of one tenant signed in."""
 
-    def __init__(self, heartbeat: str = "1s", grace: str = "30m"):
+    def __init__(self, heartbeat: str = "1s", grace: str = "30m", extra: tuple[str, ...] = ()):
         if not BINARY.exists():
             raise SystemExit(f"{BINARY} is missing; build it with `make bench` or "
                              "`swift build -c release --scratch-path .build-release --product holdfast`")
@@ -66,7 +66,7 @@ class Server:
         self.output: list[str] = []
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--port", "0",
-             "--heartbeat", heartbeat, "--grace", grace, "--log-level", "warning"],
+             "--heartbeat", heartbeat, "--grace", grace, "--log-level", "warning", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.url = self._wait_for_address()

@@ -111,6 +111,108 @@ extension Database {
             // JSON of RetentionPolicy; NULL is the standard policy.
             try await database.alter(table: "tenants").column("retention", type: .text).run()
         },
+        Migration(version: 5, name: "support desk") { database in
+            // Ticket numbers come from this one-row counter, bumped with UPDATE … RETURNING in the creating
+            // transaction (see SQLTicketRepository.create).
+            try await database.create(table: "support_counters")
+                .column("name", type: .text, .primaryKey(autoIncrement: false))
+                .column("value", type: .bigint, .notNull)
+                .run()
+            try await database.insert(into: "support_counters").columns("name", "value")
+                .values(SQLBind("ticket_number"), SQLBind(0)).run()
+            try await database.create(table: "tickets")
+                .column("id", type: .text, .primaryKey(autoIncrement: false))
+                .column("number", type: .bigint, .notNull, .unique)
+                .column("tenant_id", type: .text, .notNull, .references("tenants", "id"))
+                .column("requester_id", type: .text, .notNull, .references("users", "id"))
+                .column("kind", type: .text, .notNull)
+                .column("channel", type: .text, .notNull)
+                .column("status", type: .text, .notNull)
+                .column("priority", type: .text, .notNull)
+                .column("subject", type: .text, .notNull)
+                .column("description", type: .text, .notNull)
+                .column("occurred_at", type: .bigint, .notNull)
+                .column("what_happened", type: .text, .notNull)
+                // No foreign key: the ticket keeps the id even if the session's rows are purged one day.
+                .column("session_id", type: .text)
+                .column("created_at", type: .bigint, .notNull)
+                .column("updated_at", type: .bigint, .notNull)
+                .column("first_response_target_minutes", type: .bigint)
+                .column("first_response_due_at", type: .bigint)
+                .column("first_responded_at", type: .bigint)
+                .column("first_response_business_minutes", type: .bigint)
+                // JSON: [[from, to]] in milliseconds; and the sorted list of breach warnings sent.
+                .column("pauses", type: .text, .notNull)
+                .column("paused_since", type: .bigint)
+                .column("assignee_id", type: .text, .references("users", "id"))
+                .column("breach_warnings_sent", type: .text, .notNull)
+                .column("revision", type: .bigint, .notNull)
+                .run()
+            // The agent queue: only `new` and `open` tickets, in TicketQueue.precedes order, so a page is read
+            // off the index without sorting; one index for a tenant's queue, one for every tenant's.
+            let queueOrder = "(first_responded_at IS NOT NULL), (first_response_due_at IS NULL), first_response_due_at, number"
+            let inQueue = "WHERE status IN ('new', 'open')"
+            try await database.raw(
+                "CREATE INDEX tickets_queue_tenant ON tickets (tenant_id, \(unsafeRaw: queueOrder)) \(unsafeRaw: inQueue)"
+            )
+            .run()
+            try await database.raw("CREATE INDEX tickets_queue ON tickets (\(unsafeRaw: queueOrder)) \(unsafeRaw: inQueue)").run()
+            try await database.create(index: "tickets_requester").on("tickets").column("requester_id").column("created_at")
+                .column("number").run()
+            try await database.create(table: "ticket_replies")
+                // The insertion order, which is the thread's order.
+                .column("seq", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("id", type: .text, .notNull, .unique)
+                .column("ticket_id", type: .text, .notNull, .references("tickets", "id"))
+                .column("author_id", type: .text, .notNull, .references("users", "id"))
+                .column("side", type: .text, .notNull)
+                .column("visibility", type: .text, .notNull)
+                .column("body", type: .text, .notNull)
+                .column("channel", type: .text, .notNull)
+                .column("created_at", type: .bigint, .notNull)
+                .run()
+            try await database.create(index: "ticket_replies_ticket").on("ticket_replies").column("ticket_id").column("seq").run()
+            try await database.create(table: "suggestions")
+                .column("id", type: .text, .primaryKey(autoIncrement: false))
+                // NULL: the service-wide board.
+                .column("tenant_id", type: .text, .references("tenants", "id"))
+                .column("author_id", type: .text, .notNull, .references("users", "id"))
+                .column("title", type: .text, .notNull)
+                .column("body", type: .text, .notNull)
+                .column("status", type: .text, .notNull)
+                .column("votes", type: .bigint, .notNull)
+                .column("merged_into", type: .text, .references("suggestions", "id"))
+                .column("created_at", type: .bigint, .notNull)
+                .column("updated_at", type: .bigint, .notNull)
+                .run()
+            try await database.create(index: "suggestions_board").on("suggestions").column("tenant_id").column("votes").run()
+            // One row per vote: the primary key is the "one vote per user" rule.
+            for table in ["suggestion_votes", "suggestion_subscribers"] {
+                try await database.create(table: table)
+                    .column("suggestion_id", type: .text, .notNull, .references("suggestions", "id"))
+                    .column("user_id", type: .text, .notNull, .references("users", "id"))
+                    .primaryKey("suggestion_id", "user_id")
+                    .run()
+            }
+            try await database.create(table: "outbox")
+                // The insertion order, which breaks ties between rows written in the same millisecond.
+                .column("seq", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("id", type: .text, .notNull, .unique)
+                .column("kind", type: .text, .notNull)
+                .column("to_address", type: .text, .notNull)
+                .column("to_name", type: .text)
+                .column("subject", type: .text, .notNull)
+                .column("body", type: .text, .notNull)
+                .column("created_at", type: .bigint, .notNull)
+                .column("attempts", type: .bigint, .notNull)
+                .column("next_attempt_at", type: .bigint, .notNull)
+                .column("sent_at", type: .bigint)
+                .column("last_error", type: .text)
+                .column("failed_at", type: .bigint)
+                .run()
+            // Only the rows still to deliver: the mailer's poll stays cheap however many mails were sent.
+            try await database.raw("CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL").run()
+        },
     ]
 }
 

@@ -232,7 +232,10 @@ extension Repositories {
             tenants: SQLTenantRepository(database: database),
             users: SQLUserRepository(database: database),
             accessTokens: SQLAccessTokenRepository(database: database),
-            sessions: SQLSessionRepository(database: database)
+            sessions: SQLSessionRepository(database: database),
+            tickets: SQLTicketRepository(database: database),
+            suggestions: SQLSuggestionRepository(database: database),
+            outbox: SQLOutboxRepository(database: database)
         )
     }
 }

@@ -16,6 +16,8 @@ public final class FakeBackupDriver: BackupDriver {
         var stored: [Stored] = []
         var unreachable = false
         var backups = 0
+        var held = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -28,6 +30,21 @@ public final class FakeBackupDriver: BackupDriver {
     /// While set, every call fails as an unreachable object store would.
     public func setUnreachable(_ unreachable: Bool) {
         self.state.withLock { $0.unreachable = unreachable }
+    }
+
+    /// While held, backups wait (after reporting half their progress) until `release()`:
+    /// lets a test look at a backup while it runs.
+    public func hold() {
+        self.state.withLock { $0.held = true }
+    }
+
+    public func release() {
+        let waiting = self.state.withLock { state in
+            state.held = false
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        waiting.forEach { $0.resume() }
     }
 
     /// How many backups succeeded so far.
@@ -50,6 +67,17 @@ public final class FakeBackupDriver: BackupDriver {
         progress: @escaping @Sendable (BackupProgress) -> Void
     ) async throws -> BackupSummary {
         try self.checkReachable()
+        if self.state.withLock({ $0.held }) {
+            progress(BackupProgress(fraction: 0.5, filesDone: 1, totalFiles: 2, bytesDone: 10, totalBytes: 20))
+            await withCheckedContinuation { continuation in
+                let resumeNow = self.state.withLock { state in
+                    guard state.held else { return true }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
         var files: [String: Data] = [:]
         if let walker = FileManager.default.enumerator(atPath: workspace) {
             for case let relative as String in walker {

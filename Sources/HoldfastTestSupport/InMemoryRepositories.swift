@@ -16,6 +16,9 @@ public final class InMemoryStore: Sendable {
     }
 
     let state = Mutex(State())
+    /// The support desk's tickets, suggestions and outbox, behind their own lock (their changes never touch
+    /// the accounts or sessions above, and a ticket change and its outbox rows stay atomic there).
+    public let support = InMemorySupportStore()
 
     public init() {}
 
@@ -24,7 +27,10 @@ public final class InMemoryStore: Sendable {
             tenants: InMemoryTenantRepository(store: self),
             users: InMemoryUserRepository(store: self),
             accessTokens: InMemoryAccessTokenRepository(store: self),
-            sessions: InMemorySessionRepository(store: self)
+            sessions: InMemorySessionRepository(store: self),
+            tickets: self.support.tickets,
+            suggestions: self.support.suggestions,
+            outbox: self.support.outbox
         )
     }
 }

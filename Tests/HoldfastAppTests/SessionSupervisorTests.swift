@@ -1,11 +1,12 @@
 import Foundation
-import HoldfastApp
 import HoldfastCore
 import HoldfastHTTP
 import HoldfastTestSupport
 import Logging
 import Synchronization
 import Testing
+
+@testable import HoldfastApp
 
 /// The supervisor carrying out the state machine's actions, with a fake host and a manual clock.
 @Suite("Session supervisor")
@@ -310,5 +311,39 @@ struct SessionSupervisorTests {
             try await fixture.backups.restore(snapshot: summary.snapshot.id, path: .root, for: other)
         }
         #expect(try await fixture.backups.snapshots(for: other).isEmpty)
+    }
+
+    @Test func aRunningBackupIsListedWithItsProgressUntilItEnds() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        fixture.driver.hold()
+        let backup = Task { try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id) }
+        #expect(
+            try await self.eventually {
+                await fixture.backups.activity(for: fixture.user).first?.progress?.fraction == 0.5
+            })
+        let running = try #require(await fixture.backups.activity(for: fixture.user).first)
+        #expect(running.kind == .backup)
+        #expect(running.sessionID == session.id)
+        fixture.driver.release()
+        _ = try await backup.value
+        #expect(await fixture.backups.activity(for: fixture.user).isEmpty)
+    }
+
+    @Test func retentionAppliesEachTenantsPolicy() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        for _ in 0..<4 {
+            _ = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
+        }
+        var tenant = try #require(try await fixture.store.repositories.tenants.find(id: session.tenantID))
+        tenant.retention = RetentionPolicy(keepLast: 2, keepHourly: 0, keepDaily: 0, keepWeekly: 0)
+        try await fixture.store.repositories.tenants.update(tenant)
+        await RetentionService(
+            backups: fixture.backups, repositories: fixture.store.repositories, interval: .seconds(3600), logger: Logger(label: "test")
+        ).applyAll()
+        #expect(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).count == 2)
     }
 }

@@ -80,3 +80,41 @@ private func replacingDatabase(in url: String, with name: String) throws -> Stri
     components.path = "/" + name
     return components.string ?? url
 }
+
+/// Opens a fresh database of a SQL `kind` with no schema at all, runs `body`, and throws it away (for
+/// migration tests, which build an older schema first).
+func withEmptyDatabase<T>(_ kind: StoreKind, _ body: (Database) async throws -> T) async throws -> T {
+    precondition(kind != .inMemory, "an in-memory store has no schema")
+    // withStore migrates its database; roll the schema back to nothing by opening a second one beside it.
+    return try await withStore(kind) { _, database in
+        let logger = Logger(label: "test")
+        switch database!.location {
+        case .sqlite(let path):
+            // In withStore's directory, which goes with it.
+            return try await closing(try Database(location: .sqlite(path: path + ".empty"), logger: logger), body)
+        case .postgres(let url):
+            let name = "e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            try await database!.withConnection { try await $0.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            let empty = try Database(location: .postgres(url: try replacingDatabase(in: url, with: name)), logger: logger)
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await closing(empty, body))
+            } catch {
+                result = .failure(error)
+            }
+            try? await database!.withConnection { try await $0.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+            return try result.get()
+        }
+    }
+}
+
+private func closing<T>(_ database: Database, _ body: (Database) async throws -> T) async throws -> T {
+    do {
+        let result = try await body(database)
+        await database.close()
+        return result
+    } catch {
+        await database.close()
+        throw error
+    }
+}

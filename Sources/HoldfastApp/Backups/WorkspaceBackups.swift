@@ -110,6 +110,8 @@ public actor WorkspaceBackups: WorkspaceService {
                 atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
             try Self.moveIntoPlace(staging, to: path)
+            // Private like every workspace; the host hands it to the session's account at launch.
+            _ = chmod(path, 0o700)
         }
         self.logger.info(
             "workspace restored from the newest snapshot", metadata: ["user.id": "\(user)", "snapshot": "\(newest.shortID)"])

@@ -4,16 +4,26 @@ public struct Repositories: Sendable {
     public var users: any UserRepository
     public var accessTokens: any AccessTokenRepository
     public var sessions: any SessionRepository
+    public var tickets: any TicketRepository
+    public var suggestions: any SuggestionRepository
+    /// The transactional outbox; tickets and suggestions write to it in their own transactions.
+    public var outbox: any OutboxRepository
 
     public init(
         tenants: any TenantRepository,
         users: any UserRepository,
         accessTokens: any AccessTokenRepository,
-        sessions: any SessionRepository
+        sessions: any SessionRepository,
+        tickets: any TicketRepository,
+        suggestions: any SuggestionRepository,
+        outbox: any OutboxRepository
     ) {
         self.tenants = tenants
         self.users = users
         self.accessTokens = accessTokens
         self.sessions = sessions
+        self.tickets = tickets
+        self.suggestions = suggestions
+        self.outbox = outbox
     }
 }

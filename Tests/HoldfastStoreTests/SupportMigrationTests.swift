@@ -1,0 +1,87 @@
+import Foundation
+import HoldfastCore
+import SQLKit
+import Testing
+
+@testable import HoldfastStore
+
+/// Migration 5 on a database that was in use before the support desk existed.
+///
+/// Serialized: a PostgreSQL store opens up to nine connections, and the test cluster takes 100 in all.
+@Suite("Support desk migration", .serialized)
+struct SupportMigrationTests {
+    /// Brings `database` to the schema of `version`, recorded as `migrate()` records it.
+    func migrate(_ database: Database, through version: Int) async throws {
+        try await database.withTransaction { sql in
+            try await sql.create(table: "schema_migrations")
+                .column("version", type: .bigint, .primaryKey(autoIncrement: false))
+                .column("name", type: .text, .notNull)
+                .column("applied_at", type: .bigint, .notNull)
+                .run()
+            for migration in Database.migrations where migration.version <= version {
+                try await migration.apply(sql)
+                try await sql.insert(into: "schema_migrations").columns("version", "name", "applied_at")
+                    .values(SQLBind(migration.version), SQLBind(migration.name), SQLBind(Int64(0))).run()
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.sql)
+    func aDatabaseFromBeforeTheSupportDeskMigratesAndKeepsItsData(kind: StoreKind) async throws {
+        try await withEmptyDatabase(kind) { database in
+            try await self.migrate(database, through: 4)
+            let old = Repositories.sql(database)
+            let desk = try await SupportDesk.seed(old)
+            await #expect(throws: (any Error).self) {
+                _ = try await old.tickets.find(number: 1)
+            }
+
+            #expect(try await database.migrate() == [5])
+            #expect(try await database.migrate() == [])
+
+            let repositories = Repositories.sql(database)
+            #expect(try await repositories.tenants.list().map(\.slug) == ["acme", "globex"])
+            #expect(try await repositories.users.find(id: desk.cat.id) == desk.cat)
+            let ticket = try await repositories.tickets.create(desk.ticket(by: desk.cat), replies: []) { _ in
+                [desk.mail(to: desk.cat, "[#1] received")]
+            }
+            #expect(ticket.number == 1)
+            #expect(try await repositories.tickets.queue(tenantIDs: nil, limit: 10, offset: 0) == [ticket])
+            #expect(try await repositories.pendingMail().map(\.subject) == ["[#1] received"])
+            let (idea, audience) = try Suggestion.validated(
+                title: "Dark mode", body: "", tenantID: nil, authorID: desk.cat.id, at: SupportDesk.start)
+            try await repositories.suggestions.create(idea, audience: audience)
+            #expect(try await repositories.suggestions.vote(suggestionID: idea.id, userID: desk.col.id, at: SupportDesk.start).counted)
+        }
+    }
+
+    @Test(arguments: StoreKind.sql)
+    func theTablesEnforceTheRulesThemselves(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, database in
+            let database = try #require(database)
+            let desk = try await SupportDesk.seed(repositories)
+            let idea = Suggestion(tenantID: nil, authorID: desk.cat.id, title: "Dark mode", body: "", createdAt: SupportDesk.start)
+            try await repositories.suggestions.create(idea, audience: SuggestionAudience(voters: [desk.col.id]))
+            // A second vote of one user, and a second ticket with a taken number, fail in the database itself.
+            await #expect(throws: (any Error).self) {
+                try await database.withConnection { sql in
+                    try await sql.insert(into: "suggestion_votes").columns("suggestion_id", "user_id")
+                        .values(SQLBind(idea.id.description), SQLBind(desk.col.id.description)).run()
+                }
+            }
+            let first = try await repositories.tickets.create(desk.ticket(by: desk.cat), replies: []) { _ in [] }
+            await #expect(throws: (any Error).self) {
+                try await database.withConnection { sql in
+                    try await sql.raw(
+                        """
+                        INSERT INTO tickets SELECT \(bind: Ticket.ID().description), number, tenant_id, requester_id, kind, channel,
+                        status, priority, subject, description, occurred_at, what_happened, session_id, created_at, updated_at,
+                        first_response_target_minutes, first_response_due_at, first_responded_at, first_response_business_minutes,
+                        pauses, paused_since, assignee_id, breach_warnings_sent, revision FROM tickets WHERE number = \(bind: first.number)
+                        """
+                    ).run()
+                }
+            }
+        }
+    }
+}
