@@ -89,6 +89,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
     TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
+    SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     PortalRoutes(

@@ -213,6 +213,13 @@ extension Database {
             // Only the rows still to deliver: the mailer's poll stays cheap however many mails were sent.
             try await database.raw("CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL").run()
         },
+        Migration(version: 6, name: "settings") { database in
+            try await database.create(table: "settings")
+                .column("key", type: .text, .primaryKey(autoIncrement: false))
+                .column("value", type: .text, .notNull)
+                .column("updated_at", type: .bigint, .notNull)
+                .run()
+        },
     ]
 }
 

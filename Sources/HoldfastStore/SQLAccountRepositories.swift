@@ -235,7 +235,8 @@ extension Repositories {
             sessions: SQLSessionRepository(database: database),
             tickets: SQLTicketRepository(database: database),
             suggestions: SQLSuggestionRepository(database: database),
-            outbox: SQLOutboxRepository(database: database)
+            outbox: SQLOutboxRepository(database: database),
+            settings: SQLSettingsRepository(database: database)
         )
     }
 }

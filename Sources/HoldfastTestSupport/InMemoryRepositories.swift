@@ -13,6 +13,7 @@ public final class InMemoryStore: Sendable {
         var events: [Session.ID: [SessionEvent]] = [:]
         var tickets: [String: AttachTicket] = [:]
         var uids: [User.ID: UInt32] = [:]
+        var settings: [String: String] = [:]
     }
 
     let state = Mutex(State())
@@ -30,8 +31,21 @@ public final class InMemoryStore: Sendable {
             sessions: InMemorySessionRepository(store: self),
             tickets: self.support.tickets,
             suggestions: self.support.suggestions,
-            outbox: self.support.outbox
+            outbox: self.support.outbox,
+            settings: InMemorySettingsRepository(store: self)
         )
+    }
+}
+
+struct InMemorySettingsRepository: SettingsRepository {
+    let store: InMemoryStore
+
+    func value(for key: String) async throws -> String? {
+        self.store.state.withLock { $0.settings[key] }
+    }
+
+    func set(_ value: String, for key: String, at now: Date) async throws {
+        self.store.state.withLock { $0.settings[key] = value }
     }
 }
 

@@ -8,6 +8,7 @@ public struct Repositories: Sendable {
     public var suggestions: any SuggestionRepository
     /// The transactional outbox; tickets and suggestions write to it in their own transactions.
     public var outbox: any OutboxRepository
+    public var settings: any SettingsRepository
 
     public init(
         tenants: any TenantRepository,
@@ -16,7 +17,8 @@ public struct Repositories: Sendable {
         sessions: any SessionRepository,
         tickets: any TicketRepository,
         suggestions: any SuggestionRepository,
-        outbox: any OutboxRepository
+        outbox: any OutboxRepository,
+        settings: any SettingsRepository
     ) {
         self.tenants = tenants
         self.users = users
@@ -25,5 +27,6 @@ public struct Repositories: Sendable {
         self.tickets = tickets
         self.suggestions = suggestions
         self.outbox = outbox
+        self.settings = settings
     }
 }

@@ -52,6 +52,8 @@ extension APIError {
             self = error
         case let error as CoreError:
             self.init(Self.status(of: error.kind), code: error.code, message: error.message)
+        case let error as CalendarError:
+            self.init(.unprocessableContent, code: error.code, message: error.message)
         case let error as HTTPError:
             self.init(error.status, code: Self.code(of: error.status), message: error.body ?? Self.message(of: error.status))
         default:

@@ -29,6 +29,10 @@ extension Request {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw APIError(.badRequest, code: "invalid_json", message: Self.describe(error))
+        } catch let error as CalendarError {
+            throw error  // well-formed JSON that breaks a calendar rule: a 422 naming the rule
+        } catch let error as CoreError {
+            throw error
         } catch {
             throw APIError(.badRequest, code: "invalid_json", message: "The body is not valid JSON.")
         }

@@ -1,0 +1,17 @@
+import Foundation
+
+/// Installation-wide settings the operators change at run time (the support calendar, …),
+/// each a JSON document under a stable key. Shared by every server of an installation, which
+/// is why they live in the store and not in a file.
+public protocol SettingsRepository: Sendable {
+    /// The stored document, or `nil` when the setting was never changed (the caller's default applies).
+    func value(for key: String) async throws -> String?
+    /// Stores the document, replacing the previous one.
+    func set(_ value: String, for key: String, at now: Date) async throws
+}
+
+/// The keys in use, in one place.
+public enum SettingKey {
+    /// The support team's `BusinessCalendar`, as `GET /api/v1/support/calendar` shows it.
+    public static let supportCalendar = "support.calendar"
+}

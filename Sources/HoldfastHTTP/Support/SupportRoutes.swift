@@ -1,0 +1,106 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+import Logging
+
+/// `/support/calendar` and `/support/promise`: the support team's business calendar and the
+/// first-response promise it gives for a ticket filed at a given instant.
+struct SupportRoutes {
+    let repositories: Repositories
+    let now: @Sendable () -> Date
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("support/calendar", use: self.calendar)
+        group.put("support/calendar", use: self.replaceCalendar)
+        group.get("support/promise", use: self.promise)
+    }
+
+    /// The calendar in force: the stored one, or Mon–Fri 09:00–17:00 Europe/London until an
+    /// operator sets one.
+    static func calendar(_ repositories: Repositories) async throws -> BusinessCalendar {
+        guard let stored = try await repositories.settings.value(for: SettingKey.supportCalendar) else {
+            return try BusinessCalendar.standard()
+        }
+        return try JSONDecoder().decode(BusinessCalendar.self, from: Data(stored.utf8))
+    }
+
+    @Sendable func calendar(_ request: Request, context: AppRequestContext) async throws -> CalendarDTO {
+        _ = try context.requireUser()
+        return CalendarDTO(calendar: try await Self.calendar(self.repositories))
+    }
+
+    /// Replaces the calendar (operators): the whole document, validated before anything is stored.
+    @Sendable func replaceCalendar(_ request: Request, context: AppRequestContext) async throws -> CalendarDTO {
+        let user = try context.requireUser()
+        guard user.role == .operator else {
+            throw CoreError.forbidden("Only operators change the support calendar.")
+        }
+        let calendar = try await request.decodeJSON(as: BusinessCalendar.self, context: context)
+        let document = String(decoding: try JSONEncoder().encode(calendar), as: UTF8.self)
+        try await self.repositories.settings.set(document, for: SettingKey.supportCalendar, at: self.now())
+        context.logger.info("support calendar changed", metadata: ["user.id": "\(user.id)", "timeZone": "\(calendar.timeZone.identifier)"])
+        return CalendarDTO(calendar: calendar)
+    }
+
+    /// When a ticket of `kind` filed at `at` (default now) is due its first response. Public:
+    /// the ticket form shows it before anyone signs in or sends anything.
+    @Sendable func promise(_ request: Request, context: AppRequestContext) async throws -> PromiseDTO {
+        let query = request.uri.queryParameters
+        let at: Date
+        if let text = query.get("at") {
+            guard let parsed = Self.instant(String(text)) else {
+                throw CoreError.invalidInput(
+                    "invalid_at", "'at' must be an ISO 8601 instant with a zone, like 2026-11-27T16:30:00Z or 2026-11-27T17:30:00+01:00.")
+            }
+            at = parsed
+        } else {
+            at = self.now()
+        }
+        let kind = try TicketKind(validating: query.get("kind").map { String($0) } ?? "bug")
+        let priority = try TicketPriority(validating: query.get("priority").map { String($0) } ?? "normal")
+        let zone: TimeZone?
+        if let name = query.get("zone") {
+            guard let found = TimeZone(identifier: String(name)) else {
+                throw CoreError.invalidInput("invalid_time_zone", "'\(name)' is not an IANA time zone; use a name like Europe/London.")
+            }
+            zone = found
+        } else {
+            zone = nil
+        }
+        let calendar = try await Self.calendar(self.repositories)
+        let policies = SLAPolicySet.standard
+        guard let policy = policies.match(kind: kind.rawValue, priority: priority.rawValue),
+            let due = try policies.firstResponseDue(filedAt: at, kind: kind.rawValue, priority: priority.rawValue, calendar: calendar)
+        else {
+            throw CoreError.notFound("No service level covers \(kind.rawValue) tickets of \(priority.rawValue) priority.")
+        }
+        let readerZone = zone ?? calendar.timeZone
+        return PromiseDTO(
+            at: at, kind: kind.rawValue, priority: priority.rawValue, firstResponseDueAt: due,
+            businessMinutes: policy.firstResponseMinutes, timeZone: readerZone.identifier,
+            text: "We will answer by \(SupportTimeText.dateAndTime(due, in: readerZone)).")
+    }
+
+    static func instant(_ text: String) -> Date? {
+        (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? (try? Date(text, strategy: .iso8601))
+    }
+}
+
+struct CalendarDTO: ResponseEncodable {
+    var calendar: BusinessCalendar
+
+    func encode(to encoder: any Encoder) throws {
+        try self.calendar.encode(to: encoder)
+    }
+}
+
+struct PromiseDTO: ResponseEncodable {
+    var at: Date
+    var kind: String
+    var priority: String
+    var firstResponseDueAt: Date
+    var businessMinutes: Int
+    /// The zone `text` is written in: the `zone` asked for, or the support team's.
+    var timeZone: String
+    var text: String
+}
