@@ -1,0 +1,63 @@
+"""The support desk against the real binary: the business calendar and the promise it gives."""
+
+from __future__ import annotations
+
+from conftest import Server
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+
+def set_calendar(server: Server, zone: str, hours: list[tuple[str, str]], holidays: list[str] = (), days=WEEKDAYS) -> None:
+    calendar = {
+        "timeZone": zone,
+        "weeklyHours": [{"day": day, "opens": opens, "closes": closes} for day in days for opens, closes in hours],
+        "holidays": list(holidays),
+    }
+    response = server.operator().put(f"{server.url}/api/v1/support/calendar", json=calendar, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def promise(server: Server, at: str, kind: str = "bug", zone: str | None = None) -> dict:
+    params = {"at": at, "kind": kind} | ({"zone": zone} if zone else {})
+    response = __import__("requests").get(f"{server.url}/api/v1/support/promise", params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_promise_across_calendars_weekends_holidays_and_daylight_saving(server: Server):
+    # The default: Mon-Fri 09:00-17:00 London. Friday 16:00 -> 1 h Friday + 3 h Monday.
+    assert promise(server, "2026-11-27T16:00:00Z")["firstResponseDueAt"] == "2026-11-30T12:00:00.000Z"
+    # Filed on Saturday: counting starts at Monday's opening.
+    assert promise(server, "2026-11-28T10:00:00Z")["firstResponseDueAt"] == "2026-11-30T13:00:00.000Z"
+
+    # Tokyo, with a lunch break and a holiday next to the weekend (Monday 23 Nov 2026).
+    set_calendar(server, "Asia/Tokyo", [("09:00", "12:00"), ("13:00", "18:00")], holidays=["2026-11-23"])
+    # Friday 17:00 Tokyo (08:00Z): 1 h Friday, Monday is a holiday, then 09-12 Tuesday = 3 h.
+    assert promise(server, "2026-11-20T08:00:00Z")["firstResponseDueAt"] == "2026-11-24T03:00:00.000Z"
+    # 11:00 Tokyo: 1 h before lunch, 3 h after it.
+    assert promise(server, "2026-11-25T02:00:00Z")["firstResponseDueAt"] == "2026-11-25T07:00:00.000Z"
+
+    # New York across the end of daylight saving (Sunday 1 November 2026): 09:00-17:00 stays local.
+    set_calendar(server, "America/New_York", [("09:00", "17:00")])
+    # Friday 30 October 15:00 EDT (19:00Z): 2 h Friday, 2 h Monday from 09:00 EST (14:00Z) -> 16:00Z.
+    answer = promise(server, "2026-10-30T19:00:00Z", kind="outage", zone="Europe/Berlin")
+    assert answer["firstResponseDueAt"] == "2026-11-02T16:00:00.000Z"
+    assert answer["text"] == "We will answer by Monday 2 November, 17:00 (Europe/Berlin)."
+
+    # Sydney, where the same instant is already the next day, and summer time is on.
+    set_calendar(server, "Australia/Sydney", [("08:30", "17:30")])
+    # Thursday 26 Nov 2026 23:00Z = Friday 10:00 AEDT: 4 h later is 14:00 AEDT = 03:00Z Friday.
+    assert promise(server, "2026-11-26T23:00:00Z", kind="question")["firstResponseDueAt"] == "2026-11-27T03:00:00.000Z"
+
+
+def test_a_refused_calendar_changes_nothing(server: Server):
+    operator = server.operator()
+    bad = {"timeZone": "Europe/Paris", "weeklyHours": [{"day": "mon", "opens": "09:00", "closes": "13:00"},
+                                                       {"day": "mon", "opens": "12:00", "closes": "17:00"}]}
+    response = operator.put(f"{server.url}/api/v1/support/calendar", json=bad, timeout=10)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_hours"
+    broken_ical = operator.put(f"{server.url}/api/v1/support/calendar", data="BEGIN:VCALENDAR", timeout=10,
+                               headers={"Content-Type": "text/calendar"})
+    assert broken_ical.status_code == 415, broken_ical.text
+    assert operator.get(f"{server.url}/api/v1/support/calendar", timeout=10).json()["timeZone"] == "Europe/London"
