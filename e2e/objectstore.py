@@ -35,9 +35,9 @@ class MotoServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(self.url, timeout=1)
+                requests.get(self.url, timeout=5)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or too busy starting to answer
                 time.sleep(0.1)
         self.process.kill()
         raise AssertionError("moto_server did not answer within 30 s")

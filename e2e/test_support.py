@@ -61,3 +61,68 @@ def test_a_refused_calendar_changes_nothing(server: Server):
                                headers={"Content-Type": "text/calendar"})
     assert broken_ical.status_code == 415, broken_ical.text
     assert operator.get(f"{server.url}/api/v1/support/calendar", timeout=10).json()["timeZone"] == "Europe/London"
+
+
+def body_text(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_dir):
+    import pytest  # noqa: F401  (keeps the import local to the SMTP test)
+
+    from conftest import start_server
+    from mailserver import MailServer
+    from test_sessions import member
+
+    mail = MailServer()
+    server = start_server(binary, data_dir, extra=("--smtp", mail.url))
+    try:
+        http = member(server)
+        filed = http.post(
+            f"{server.url}/api/v1/tickets",
+            json={"kind": "outage", "subject": "Überall 502 — nothing loads", "description": "Since 10:00 every page fails.",
+                  "occurredAt": "2026-11-26T10:00:00Z", "whatHappened": "The portal answers 502."},
+            timeout=10,
+        )
+        assert filed.status_code == 201, filed.text
+        ticket = filed.json()
+        received = mail.wait_for(lambda m: f"[#{ticket['number']}]" in str(m["Subject"]))
+        assert str(received["To"]).endswith("ann@acme.test>") or str(received["To"]) == "ann@acme.test"
+        assert "Überall 502" in str(received["Subject"])
+        assert "We will answer by" in body_text(received)
+        assert "(Europe/London)" in body_text(received)
+
+        operator = server.operator()
+        answer = operator.post(
+            f"{server.url}/api/v1/tickets/{ticket['id']}/replies", json={"body": "We restarted the proxy; better?"}, timeout=10
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["firstRespondedAt"] is not None
+        replied = mail.wait_for(lambda m: "restarted the proxy" in body_text(m))
+        assert f"[#{ticket['number']}]" in str(replied["Subject"])
+    finally:
+        server.stop()
+        mail.stop()
+
+
+def test_without_smtp_mail_lands_in_the_data_directory(server: Server):
+    from test_sessions import member
+
+    http = member(server)
+    filed = http.post(
+        f"{server.url}/api/v1/tickets",
+        json={"kind": "question", "subject": "Where are my files?", "description": "Looking for yesterday's notes.",
+              "occurredAt": "2026-11-25T10:00:00Z", "whatHappened": "Could not find notes.txt."},
+        timeout=10,
+    )
+    assert filed.status_code == 201, filed.text
+    import time
+
+    outbox = server.data_dir / "mail"
+    deadline = time.monotonic() + 30
+    while not list(outbox.glob("*.eml")):
+        assert time.monotonic() < deadline, "no mail file appeared"
+        time.sleep(0.2)
+    [message] = list(outbox.glob("*.eml"))
+    assert oct(message.stat().st_mode & 0o777) == "0o600"
+    assert f"[#{filed.json()['number']}]" in message.read_text()

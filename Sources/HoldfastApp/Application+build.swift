@@ -94,6 +94,7 @@ public func buildServer(
                 logger: logger,
                 sessions: supervisor,
                 workspaces: backups,
+                support: SupportDesk(repositories: repositories, now: now, logger: logger),
                 vendorDirectory: configuration.resolvedVendorDirectory
             )
         )
@@ -110,6 +111,12 @@ public func buildServer(
                 DatabaseService(database: database),
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
                 SessionClock(supervisor: supervisor),
+                Mailer(
+                    outbox: repositories.outbox, destination: try MailDestination.parse(configuration.resolvedSMTP),
+                    renderer: OutgoingMailRenderer(
+                        from: MailParser.address(configuration.mailFrom) ?? MailAddress(address: "support@holdfast.localhost"),
+                        messageIDDomain: "holdfast.localhost"),
+                    now: now, logger: logger),
                 RetentionService(
                     backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
                     logger: logger),

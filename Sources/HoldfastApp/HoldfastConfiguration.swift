@@ -47,6 +47,10 @@ public struct HoldfastConfiguration: Sendable {
     public var http = HTTP()
     public var sessions = Sessions()
     public var backups = Backups()
+    /// `smtp://HOST:PORT` or `file:DIR`; `nil` is `file:` the data directory's `mail` folder.
+    public var smtp: String?
+    /// The sender of the support desk's mails; replies to it reach `holdfast mail-gate`.
+    public var mailFrom = "Holdfast Support <support@holdfast.localhost>"
     /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
@@ -68,6 +72,9 @@ public struct HoldfastConfiguration: Sendable {
     private func absolute(_ name: String) -> String {
         URL(fileURLWithPath: self.dataDirectory).appendingPathComponent(name).standardizedFileURL.path
     }
+
+    /// The mail destination as given, or the default outbox folder under the data directory.
+    public var resolvedSMTP: String { self.smtp ?? "file:" + self.absolute("mail") }
 
     /// Per-session folders (tmux socket and configuration).
     public var sessionsDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("sessions").path }

@@ -16,6 +16,7 @@ public struct HTTPDependencies: Sendable {
     public var logger: Logger
     public var sessions: any SessionService
     public var workspaces: any WorkspaceService
+    public var support: any SupportService
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
     public var vendorDirectory: String?
 
@@ -29,6 +30,7 @@ public struct HTTPDependencies: Sendable {
         logger: Logger,
         sessions: any SessionService,
         workspaces: any WorkspaceService,
+        support: any SupportService,
         vendorDirectory: String? = nil
     ) {
         self.repositories = repositories
@@ -40,6 +42,7 @@ public struct HTTPDependencies: Sendable {
         self.logger = logger
         self.sessions = sessions
         self.workspaces = workspaces
+        self.support = support
         self.vendorDirectory = vendorDirectory
     }
 }
@@ -90,6 +93,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
+    TicketRoutes(support: dependencies.support).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     PortalRoutes(

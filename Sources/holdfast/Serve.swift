@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "How often a live session's changed workspace is snapshotted (the RPO).")
     var snapshotInterval = "5m"
 
+    @Option(help: "Where mail goes: smtp://HOST:PORT, or file:DIR (default: file:DATA-DIR/mail).")
+    var smtp: String?
+
     @Option(
         name: .customLong("backup-timeout"),
         help:
@@ -53,6 +56,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationFailure(message: "--grace and --heartbeat must be at least 1s.")
         }
         configuration.backups.repository = self.backupRepository
+        configuration.smtp = self.smtp
         configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
         configuration.backups.commandTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.backupTimeout) })
         guard configuration.backups.snapshotInterval >= 10, configuration.backups.commandTimeout >= 5 else {

@@ -36,7 +36,8 @@ struct OperationsTests {
                     configuration: .init(), repositories: repositories, host: FakeHost(), backups: backups,
                     accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test")
                 ),
-                workspaces: backups
+                workspaces: backups,
+                support: SupportDesk(repositories: repositories, now: { Date() }, logger: Logger(label: "test"))
             )
         )
         let routed = Set(

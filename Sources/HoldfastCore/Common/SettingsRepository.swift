@@ -15,3 +15,14 @@ public enum SettingKey {
     /// The support team's `BusinessCalendar`, as `GET /api/v1/support/calendar` shows it.
     public static let supportCalendar = "support.calendar"
 }
+
+extension SettingsRepository {
+    /// The support team's calendar: the stored one, or Monday to Friday 09:00–17:00
+    /// Europe/London until an operator sets one.
+    public func supportCalendar() async throws -> BusinessCalendar {
+        guard let stored = try await self.value(for: SettingKey.supportCalendar) else {
+            return try BusinessCalendar.standard()
+        }
+        return try JSONDecoder().decode(BusinessCalendar.self, from: Data(stored.utf8))
+    }
+}

@@ -15,18 +15,9 @@ struct SupportRoutes {
         group.get("support/promise", use: self.promise)
     }
 
-    /// The calendar in force: the stored one, or Mon–Fri 09:00–17:00 Europe/London until an
-    /// operator sets one.
-    static func calendar(_ repositories: Repositories) async throws -> BusinessCalendar {
-        guard let stored = try await repositories.settings.value(for: SettingKey.supportCalendar) else {
-            return try BusinessCalendar.standard()
-        }
-        return try JSONDecoder().decode(BusinessCalendar.self, from: Data(stored.utf8))
-    }
-
     @Sendable func calendar(_ request: Request, context: AppRequestContext) async throws -> CalendarDTO {
         _ = try context.requireUser()
-        return CalendarDTO(calendar: try await Self.calendar(self.repositories))
+        return CalendarDTO(calendar: try await self.repositories.settings.supportCalendar())
     }
 
     /// Replaces the calendar (operators): the whole document, validated before anything is stored.
@@ -67,7 +58,7 @@ struct SupportRoutes {
         } else {
             zone = nil
         }
-        let calendar = try await Self.calendar(self.repositories)
+        let calendar = try await self.repositories.settings.supportCalendar()
         let policies = SLAPolicySet.standard
         guard let policy = policies.match(kind: kind.rawValue, priority: priority.rawValue),
             let due = try policies.firstResponseDue(filedAt: at, kind: kind.rawValue, priority: priority.rawValue, calendar: calendar)

@@ -1,0 +1,190 @@
+import Foundation
+import HoldfastCore
+import Hummingbird
+
+/// `/tickets…`: file, list, read and answer support tickets.
+struct TicketRoutes {
+    let support: any SupportService
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("tickets", use: self.file)
+        group.get("tickets", use: self.list)
+        group.get("tickets/:id", use: self.get)
+        group.post("tickets/:id/replies", use: self.reply)
+    }
+
+    struct FileRequest: Decodable {
+        var kind: String
+        var subject: String
+        var description: String
+        var occurredAt: Date
+        var whatHappened: String
+        var sessionId: String?
+        var priority: String?
+        /// `web`, `api` or `phone`; default `web` when signed in with the portal's cookie, else `api`.
+        var channel: String?
+        /// For a phone ticket filed by an agent: the e-mail of the user who called.
+        var requester: String?
+        /// For a phone ticket: when the call came in.
+        var receivedAt: Date?
+    }
+
+    @Sendable func file(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TicketDTO> {
+        let user = try context.requireUser()
+        let body = try await request.decodeJSON(as: FileRequest.self, context: context)
+        let channel = try body.channel.map(TicketChannel.init(validating:)) ?? (request.headers[.authorization] == nil ? .web : .api)
+        guard channel != .email else {
+            throw CoreError.invalidInput("invalid_channel", "Tickets by e-mail arrive through `holdfast mail-gate`; use web, api or phone.")
+        }
+        let sessionID = try body.sessionId.map { text in
+            guard let id = Session.ID(text) else {
+                throw CoreError.invalidInput("invalid_session", "'\(text.prefix(80))' is not a session id.")
+            }
+            return id
+        }
+        let new = NewTicket(
+            kind: body.kind, channel: channel, priority: body.priority, subject: body.subject, description: body.description,
+            occurredAt: body.occurredAt, whatHappened: body.whatHappened, sessionID: sessionID, receivedAt: body.receivedAt)
+        let view = try await self.support.file(new, requesterEmail: body.requester, by: user)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/tickets/\(view.ticket.id)"], response: TicketDTO(view))
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<TicketDTO> {
+        let user = try context.requireUser()
+        let query = request.uri.queryParameters
+        let limit = query.get("limit").flatMap { Int($0) } ?? 50
+        let offset = query.get("offset").flatMap { Int($0) } ?? 0
+        guard (1...200).contains(limit), offset >= 0 else {
+            throw CoreError.invalidInput("invalid_page", "limit must be 1 to 200 and offset 0 or more.")
+        }
+        return ListDTO(items: try await self.support.tickets(for: user, limit: limit, offset: offset).map { TicketDTO($0) })
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> TicketDTO {
+        TicketDTO(try await self.support.ticket(try Self.id(context), for: try context.requireUser()))
+    }
+
+    struct ReplyRequest: Decodable {
+        var body: String
+        /// `public` (default) or `internal` (a note only the team sees).
+        var visibility: String?
+        var status: String?
+    }
+
+    @Sendable func reply(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TicketDTO> {
+        let user = try context.requireUser()
+        let body = try await request.decodeJSON(as: ReplyRequest.self, context: context)
+        let visibility = try body.visibility.map(ReplyVisibility.init(validating:)) ?? .public
+        let status = try body.status.map(TicketStatus.init(validating:))
+        let channel: TicketChannel = request.headers[.authorization] == nil ? .web : .api
+        let view = try await self.support.reply(
+            to: try Self.id(context), body: body.body, visibility: visibility, status: status, channel: channel, by: user)
+        return EditedResponse(status: .created, response: TicketDTO(view))
+    }
+
+    static func id(_ context: AppRequestContext) throws -> Ticket.ID {
+        let text = context.parameters.get("id") ?? ""
+        guard let id = Ticket.ID(text) else {
+            throw CoreError.notFound("There is no ticket \(text.prefix(80)).")
+        }
+        return id
+    }
+}
+
+struct TicketDTO: ResponseEncodable {
+    struct Reply: Encodable, Sendable {
+        var id: String
+        var authorId: String
+        var side: String
+        var visibility: String
+        var body: String
+        var channel: String
+        var createdAt: Date
+    }
+
+    struct Event: Encodable, Sendable {
+        var at: Date
+        var type: String
+        var detail: String
+    }
+
+    var id: String
+    var number: Int
+    var kind: String
+    var channel: String
+    var status: String
+    var priority: String
+    var subject: String
+    var description: String
+    var occurredAt: Date
+    var whatHappened: String
+    var sessionId: String?
+    var requesterId: String
+    var tenantId: String
+    var createdAt: Date
+    var firstResponseDueAt: Date?
+    var firstRespondedAt: Date?
+    var firstResponseBusinessMinutes: Int?
+    var replies: [Reply]?
+    var sessionTimeline: [Event]?
+
+    init(_ ticket: Ticket) {
+        self.id = ticket.id.description
+        self.number = ticket.number
+        self.kind = ticket.kind.rawValue
+        self.channel = ticket.channel.rawValue
+        self.status = ticket.status.rawValue
+        self.priority = ticket.priority.rawValue
+        self.subject = ticket.subject
+        self.description = ticket.description
+        self.occurredAt = ticket.occurredAt
+        self.whatHappened = ticket.whatHappened
+        self.sessionId = ticket.sessionID?.description
+        self.requesterId = ticket.requesterID.description
+        self.tenantId = ticket.tenantID.description
+        self.createdAt = ticket.createdAt
+        self.firstResponseDueAt = ticket.firstResponseDueAt
+        self.firstRespondedAt = ticket.firstRespondedAt
+        self.firstResponseBusinessMinutes = ticket.firstResponseBusinessMinutes
+    }
+
+    /// Null fields are written as `null` (every key is always there), except `replies` and
+    /// `sessionTimeline`, which only a single ticket carries.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.number, forKey: .number)
+        try container.encode(self.kind, forKey: .kind)
+        try container.encode(self.channel, forKey: .channel)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.priority, forKey: .priority)
+        try container.encode(self.subject, forKey: .subject)
+        try container.encode(self.description, forKey: .description)
+        try container.encode(self.occurredAt, forKey: .occurredAt)
+        try container.encode(self.whatHappened, forKey: .whatHappened)
+        try container.encode(self.sessionId, forKey: .sessionId)
+        try container.encode(self.requesterId, forKey: .requesterId)
+        try container.encode(self.tenantId, forKey: .tenantId)
+        try container.encode(self.createdAt, forKey: .createdAt)
+        try container.encode(self.firstResponseDueAt, forKey: .firstResponseDueAt)
+        try container.encode(self.firstRespondedAt, forKey: .firstRespondedAt)
+        try container.encode(self.firstResponseBusinessMinutes, forKey: .firstResponseBusinessMinutes)
+        try container.encodeIfPresent(self.replies, forKey: .replies)
+        try container.encodeIfPresent(self.sessionTimeline, forKey: .sessionTimeline)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, number, kind, channel, status, priority, subject, description, occurredAt, whatHappened, sessionId, requesterId
+        case tenantId, createdAt, firstResponseDueAt, firstRespondedAt, firstResponseBusinessMinutes, replies, sessionTimeline
+    }
+
+    init(_ view: TicketView) {
+        self.init(view.ticket)
+        self.replies = view.replies.map {
+            Reply(
+                id: $0.id.description, authorId: $0.authorID.description, side: $0.side.rawValue, visibility: $0.visibility.rawValue,
+                body: $0.body, channel: $0.channel.rawValue, createdAt: $0.createdAt)
+        }
+        self.sessionTimeline = view.sessionTimeline?.map { Event(at: $0.at, type: $0.type.rawValue, detail: $0.detail) }
+    }
+}
