@@ -40,7 +40,7 @@ struct S3RepositoryTests {
     @Test func aClosedPortIsUnavailableQuickly() async throws {
         try await withFixture { fixture in
             let port = try freePort()
-            try await self.expectUnavailable(fixture, port: port, within: .seconds(20))
+            try await self.expectUnavailable(fixture, port: port, within: .seconds(90))
         }
     }
 
@@ -49,7 +49,7 @@ struct S3RepositoryTests {
             // Accepts connections (the kernel completes them) but never answers: restic would wait forever.
             let listener = try Listener()
             defer { listener.close() }
-            try await self.expectUnavailable(fixture, port: listener.port, within: .seconds(20))
+            try await self.expectUnavailable(fixture, port: listener.port, within: .seconds(90))
         }
     }
 
@@ -64,6 +64,9 @@ struct S3RepositoryTests {
         #expect(error?.kind == .unavailable)
         #expect(error?.code == "backup_repository_unavailable")
         #expect(error?.message.contains("127.0.0.1:\(port)") == true, "\(String(describing: error))")
+        // Not a speed check (that is bench/'s job): without the timeout restic would wait forever, so
+        // the bound is generous — several restic commands, each up to 3 s plus its interrupt grace,
+        // on a loaded machine.
         #expect(ContinuousClock.now - started < bound)
     }
 }
