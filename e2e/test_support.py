@@ -126,3 +126,34 @@ def test_without_smtp_mail_lands_in_the_data_directory(server: Server):
     [message] = list(outbox.glob("*.eml"))
     assert oct(message.stat().st_mode & 0o777) == "0o600"
     assert f"[#{filed.json()['number']}]" in message.read_text()
+
+
+def test_voters_hear_when_a_suggestion_changes_status_and_merges_keep_one_vote_each(binary, data_dir):
+    from conftest import start_server
+    from mailserver import MailServer
+    from test_sessions import member
+
+    mail = MailServer()
+    server = start_server(binary, data_dir, extra=("--smtp", mail.url))
+    try:
+        ann = member(server)
+        bob = member(server, email="bob@acme.test")
+        original = ann.post(f"{server.url}/api/v1/suggestions", json={"title": "Split panes in the viewer"}, timeout=10).json()
+        duplicate = bob.post(f"{server.url}/api/v1/suggestions", json={"title": "tmux-style splits"}, timeout=10).json()
+        assert bob.post(f"{server.url}/api/v1/suggestions/{original['id']}/votes", timeout=10).status_code == 201
+        assert bob.post(f"{server.url}/api/v1/suggestions/{original['id']}/votes", timeout=10).status_code == 200
+        assert ann.post(f"{server.url}/api/v1/suggestions/{duplicate['id']}/votes", timeout=10).status_code == 201
+
+        operator = server.operator()
+        merged = operator.post(
+            f"{server.url}/api/v1/suggestions/{duplicate['id']}/merge", json={"into": original["id"]}, timeout=10
+        ).json()
+        assert merged["votes"] == 2  # Bob and Ann, each once
+        planned = operator.patch(f"{server.url}/api/v1/suggestions/{original['id']}", json={"status": "planned"}, timeout=10)
+        assert planned.status_code == 200, planned.text
+        for address in ("ann@acme.test", "bob@acme.test"):
+            notice = mail.wait_for(lambda m, a=address: a in str(m["To"]) and "planned" in body_text(m))
+            assert "Split panes in the viewer" in body_text(notice)
+    finally:
+        server.stop()
+        mail.stop()

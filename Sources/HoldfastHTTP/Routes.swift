@@ -94,6 +94,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)
+    SuggestionRoutes(support: dependencies.support).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     PortalRoutes(

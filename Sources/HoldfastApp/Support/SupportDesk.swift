@@ -96,6 +96,58 @@ public struct SupportDesk: SupportService {
         return try await self.view(machine.ticket, for: caller)
     }
 
+    // MARK: Suggestions
+
+    public func suggest(title: String, body: String, by caller: User) async throws -> Suggestion {
+        let (suggestion, audience) = try Suggestion.validated(title: title, body: body, tenantID: nil, authorID: caller.id, at: self.now())
+        try await self.repositories.suggestions.create(suggestion, audience: audience)
+        return suggestion
+    }
+
+    public func suggestions(for caller: User, limit: Int, offset: Int) async throws -> [Suggestion] {
+        try await self.repositories.suggestions.list(tenantID: caller.tenantID, limit: limit, offset: offset)
+    }
+
+    public func vote(for id: Suggestion.ID, by caller: User) async throws -> (Suggestion, counted: Bool) {
+        _ = try await self.visibleSuggestion(id, for: caller)
+        return try await self.repositories.suggestions.vote(suggestionID: id, userID: caller.id, at: self.now())
+    }
+
+    public func changeStatus(of id: Suggestion.ID, to status: SuggestionStatus, by caller: User) async throws -> Suggestion {
+        try AccessPolicy.requireSuggestionModeration(by: caller)
+        var suggestion = try await self.visibleSuggestion(id, for: caller)
+        let audience = try await self.repositories.suggestions.audience(of: id)
+        let now = self.now()
+        let notified = try suggestion.changeStatus(to: status, by: caller.id, audience: audience, at: now)
+        var outbox: [OutboxMessage] = []
+        for userID in notified {
+            guard let user = try await self.repositories.users.find(id: userID) else { continue }
+            outbox.append(SupportMail.suggestionStatusChanged(suggestion, to: MailAddress(address: user.email, name: user.name), at: now))
+        }
+        try await self.repositories.suggestions.save([(suggestion, audience)], outbox: outbox)
+        return suggestion
+    }
+
+    public func merge(_ duplicateID: Suggestion.ID, into originalID: Suggestion.ID, by caller: User) async throws -> Suggestion {
+        try AccessPolicy.requireSuggestionModeration(by: caller)
+        var duplicate = try await self.visibleSuggestion(duplicateID, for: caller)
+        var original = try await self.visibleSuggestion(originalID, for: caller)
+        var duplicateAudience = try await self.repositories.suggestions.audience(of: duplicateID)
+        var originalAudience = try await self.repositories.suggestions.audience(of: originalID)
+        _ = try Suggestion.merge(&duplicate, audience: &duplicateAudience, into: &original, audience: &originalAudience, at: self.now())
+        try await self.repositories.suggestions.save([(duplicate, duplicateAudience), (original, originalAudience)], outbox: [])
+        self.logger.info("suggestions merged", metadata: ["suggestion.id": "\(duplicateID)", "into": "\(originalID)"])
+        return original
+    }
+
+    private func visibleSuggestion(_ id: Suggestion.ID, for caller: User) async throws -> Suggestion {
+        guard let suggestion = try await self.repositories.suggestions.find(id: id) else {
+            throw CoreError.notFound("There is no suggestion \(id).")
+        }
+        try AccessPolicy.requireVisibility(of: suggestion, to: caller)
+        return suggestion
+    }
+
     // MARK: Helpers
 
     private func visibleTicket(_ id: Ticket.ID, for caller: User) async throws -> Ticket {

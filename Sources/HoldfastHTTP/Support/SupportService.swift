@@ -16,6 +16,17 @@ public protocol SupportService: Sendable {
     func reply(
         to id: Ticket.ID, body: String, visibility: ReplyVisibility, status: TicketStatus?, channel: TicketChannel, by caller: User
     ) async throws -> TicketView
+
+    /// Adds a suggestion to the service-wide board; its author follows it.
+    func suggest(title: String, body: String, by caller: User) async throws -> Suggestion
+    /// The board the caller sees, most votes first.
+    func suggestions(for caller: User, limit: Int, offset: Int) async throws -> [Suggestion]
+    /// One vote per user: the suggestion after the vote, and whether this vote counted.
+    func vote(for id: Suggestion.ID, by caller: User) async throws -> (Suggestion, counted: Bool)
+    /// Sets the status (agents, operators); voters and followers are mailed.
+    func changeStatus(of id: Suggestion.ID, to status: SuggestionStatus, by caller: User) async throws -> Suggestion
+    /// Merges a duplicate into the original (agents, operators): votes and followers move over.
+    func merge(_ duplicate: Suggestion.ID, into original: Suggestion.ID, by caller: User) async throws -> Suggestion
 }
 
 /// A ticket as its reader may see it: the replies they may read and, for the team, the
