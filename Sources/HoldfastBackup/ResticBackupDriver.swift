@@ -95,9 +95,17 @@ public struct ResticBackupDriver: BackupDriver {
         if let existing = try await repository.snapshots(of: user) {
             parent = existing.first
         } else {
-            self.logger.debug("Creating the tenant's backup repository", metadata: ["tenant.id": "\(tenant)"])
-            try await repository.initialise()
-            parent = nil
+            // Two first backups of one tenant (two users at once) must not both run `restic init`:
+            // each would write its own master key, and the repository would hold data that half
+            // of the keys cannot decrypt. One initialises under the tenant's lock; the others
+            // wait, then find the repository there.
+            parent = try await InitialisationLock.holding(self.configuration.secretsDirectory + "/\(tenant).init.lock") {
+                () async throws(CoreError) -> Snapshot? in
+                if let existing = try await repository.snapshots(of: user) { return existing.first }
+                self.logger.debug("Creating the tenant's backup repository", metadata: ["tenant.id": "\(tenant)"])
+                try await repository.initialise()
+                return nil
+            }
         }
         var arguments = ["--json", "--host", TenantRepository.host, "--tag", ResticTags.holdfast, "--tag", ResticTags.user(user)]
         if let session { arguments += ["--tag", ResticTags.session(session)] }

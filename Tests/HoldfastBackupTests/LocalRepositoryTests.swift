@@ -296,6 +296,35 @@ struct LocalRepositoryTests {
         }
     }
 
+    /// Found by the RPO benchmark: two users' first backups at once each ran `restic init`, and the
+    /// repository ended up with data one of the keys could not decrypt.
+    @Test func concurrentFirstBackupsOfOneTenantCreateOneRepository() async throws {
+        try await withFixture { fixture in
+            let driver = fixture.driver()
+            let users = (0..<4).map { _ in User.ID() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, user) in users.enumerated() {
+                    let workspace = try fixture.workspace("ws\(index)", ["f.txt": Array("user \(index)\n".utf8)])
+                    group.addTask {
+                        _ = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: user, session: nil) { _ in }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for (index, user) in users.enumerated() {
+                let snapshots = try await driver.snapshots(tenant: fixture.tenant, user: user)
+                #expect(snapshots.count == 1)
+                let target = fixture.target("user\(index)")
+                _ = try await driver.restore(
+                    tenant: fixture.tenant, user: user, snapshot: try #require(snapshots.first).id, path: .root, into: target
+                ) { _ in }
+                #expect(FileManager.default.contents(atPath: target + "/f.txt") == Data("user \(index)\n".utf8))
+            }
+            #expect(try fixture.names(in: fixture.tenantRepository + "/keys").count == 1)
+            try await driver.check(tenant: fixture.tenant)
+        }
+    }
+
     @Test func thePasswordIsAPrivateFileInAPrivateFolderAndIsKept() async throws {
         try await withFixture { fixture in
             let workspace = try fixture.workspace("ws", ["a.txt": Array("a\n".utf8)])
