@@ -75,5 +75,6 @@ def test_the_home_page_lists_sessions_with_their_state(server: Server, browser):
     row = WebDriverWait(browser, 15).until(ready.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-session='{session_id}']")))
     assert "starting" in row.text
     row.find_element(By.CSS_SELECTOR, f"[data-close-session='{session_id}']").click()
-    WebDriverWait(browser, 15).until(ready.presence_of_element_located((By.ID, "sessions-empty")))
+    # The close returns once the final snapshot is verified (the first also creates the repository).
+    WebDriverWait(browser, 60).until(ready.presence_of_element_located((By.ID, "sessions-empty")))
     assert http.get(f"{server.url}/api/v1/sessions/{session_id}", timeout=10).json()["state"] == "closed"

@@ -42,6 +42,12 @@ struct SessionSupervisorTests {
             )
         }
 
+        /// Writes a small file into the session's workspace (an empty one has nothing to back up).
+        func write(_ name: String, in session: Session) throws {
+            let workspace = self.backups.workspace(tenant: session.tenantID, user: session.userID)
+            try Data("\(name)\n".utf8).write(to: URL(fileURLWithPath: workspace + "/" + name))
+        }
+
         func events(_ id: Session.ID) async throws -> [SessionEventType] {
             try await self.store.repositories.sessions.events(sessionID: id).map(\.type)
         }
@@ -55,6 +61,7 @@ struct SessionSupervisorTests {
         let fixture = try await Fixture()
         let supervisor = fixture.supervisor()
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("notes.txt", in: session)
         let attachment = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
         fixture.clock.advance(by: 42)
         let lastTraffic = fixture.clock.now()
@@ -227,6 +234,7 @@ struct SessionSupervisorTests {
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
         _ = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
         let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+        try fixture.write("start.txt", in: session)
 
         fixture.clock.advance(by: 59)
         await supervisor.snapshotChangedWorkspaces()
@@ -284,7 +292,7 @@ struct SessionSupervisorTests {
         let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
         try FileManager.default.createDirectory(atPath: workspace + "/docs", withIntermediateDirectories: true)
         try Data("v1".utf8).write(to: URL(fileURLWithPath: workspace + "/docs/plan.md"))
-        let summary = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
+        let summary = try #require(try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id))
         try Data("v2".utf8).write(to: URL(fileURLWithPath: workspace + "/docs/plan.md"))
 
         let restored = try await fixture.backups.restore(
@@ -304,7 +312,8 @@ struct SessionSupervisorTests {
         let fixture = try await Fixture()
         let supervisor = fixture.supervisor()
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
-        let summary = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
+        try fixture.write("mine.txt", in: session)
+        let summary = try #require(try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id))
         let other = User(tenantID: session.tenantID, email: "bob@acme.test", name: "Bob", role: .member, createdAt: fixture.clock.now())
         try await fixture.store.repositories.users.create(other, passwordHash: "h")
         await #expect(throws: CoreError.notFound("You have no snapshot \(summary.snapshot.id).")) {
@@ -317,6 +326,7 @@ struct SessionSupervisorTests {
         let fixture = try await Fixture()
         let supervisor = fixture.supervisor()
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("work.txt", in: session)
         fixture.driver.hold()
         let backup = Task { try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id) }
         #expect(
@@ -335,6 +345,7 @@ struct SessionSupervisorTests {
         let fixture = try await Fixture()
         let supervisor = fixture.supervisor()
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("work.txt", in: session)
         for _ in 0..<4 {
             _ = try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id)
         }
@@ -345,5 +356,16 @@ struct SessionSupervisorTests {
             backups: fixture.backups, repositories: fixture.store.repositories, interval: .seconds(3600), logger: Logger(label: "test")
         ).applyAll()
         #expect(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).count == 2)
+    }
+
+    @Test func anEmptyWorkspaceHasNothingToBackUpAndStillCloses() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        #expect(try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id) == nil)
+        _ = try await supervisor.close(session.id, by: fixture.user)
+        #expect(try await fixture.stored(session.id).state == .closed)
+        #expect(try await fixture.events(session.id) == [.started, .closing, .closed])
+        #expect(fixture.driver.backupCount == 0)
     }
 }

@@ -69,13 +69,16 @@ public actor WorkspaceBackups: WorkspaceService {
 
     // MARK: Snapshots
 
-    /// Snapshots the workspace and returns once the snapshot is verified in the repository.
-    public func snapshot(tenant: Tenant.ID, user: User.ID, session: Session.ID?) async throws -> BackupSummary {
+    /// Snapshots the workspace and returns once the snapshot is verified in the repository;
+    /// `nil` when the workspace is empty or missing: there is nothing to lose (and restic refuses
+    /// to store an empty snapshot).
+    public func snapshot(tenant: Tenant.ID, user: User.ID, session: Session.ID?) async throws -> BackupSummary? {
         let key = Key(tenant: tenant, user: user)
         let path = self.workspace(tenant: tenant, user: user)
         let activity = WorkspaceActivity(kind: .backup, startedAt: self.now(), sessionID: session, path: nil, progress: nil)
-        let (summary, started) = try await self.serially(key, activity) { [driver, now] progress in
+        let (summary, started) = try await self.serially(key, activity) { [driver, now] progress -> (BackupSummary?, Date) in
             let started = now()
+            guard !WorkspaceScan.isMissingOrEmpty(path) else { return (nil, started) }
             return (try await driver.backup(workspace: path, tenant: tenant, user: user, session: session, progress: progress), started)
         }
         self.lastSnapshotStart[key] = max(started, self.lastSnapshotStart[key] ?? started)

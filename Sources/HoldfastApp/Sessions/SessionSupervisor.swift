@@ -372,9 +372,11 @@ public actor SessionSupervisor: SessionService {
         do {
             try await self.host.terminate(id)
             let workspace = self.backups.workspace(tenant: session.tenantID, user: session.userID)
-            // A session that never got a workspace (its start failed early) has nothing to keep.
-            if FileManager.default.fileExists(atPath: workspace) {
+            // A session that never got a workspace (its start failed early), or left it empty, has
+            // nothing to keep.
+            if FileManager.default.fileExists(atPath: workspace),
                 let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id)
+            {
                 await self.record(summary, reason: "final", for: id)
             }
             await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
@@ -446,8 +448,9 @@ public actor SessionSupervisor: SessionService {
         let session = entry.session
         Task {
             do {
-                let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id)
-                await self.record(summary, reason: reason, for: id)
+                if let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id) {
+                    await self.record(summary, reason: reason, for: id)
+                }
             } catch {
                 self.logger.warning("snapshot failed", metadata: ["session.id": "\(id)", "reason": "\(reason)", "error": "\(error)"])
             }
