@@ -49,3 +49,28 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
         }
     }
 }
+
+extension AppRequestContext {
+    /// The `:id` path parameter as an id of `Tag`; anything else is reported as not found (an id
+    /// that cannot exist names nothing).
+    func identifier<Tag>(_ tag: Tag.Type, noun: String) throws -> Identifier<Tag> {
+        let text = self.parameters.get("id") ?? ""
+        guard let id = Identifier<Tag>(text) else {
+            throw CoreError.notFound("There is no \(noun) \(text.prefix(80)).")
+        }
+        return id
+    }
+}
+
+extension Request {
+    /// `?limit=&offset=` of a list: 50 and 0 by default, limit 1 to 200.
+    func page() throws -> (limit: Int, offset: Int) {
+        let query = self.uri.queryParameters
+        let limit = query.get("limit").flatMap { Int($0) } ?? 50
+        let offset = query.get("offset").flatMap { Int($0) } ?? 0
+        guard (1...200).contains(limit), offset >= 0 else {
+            throw CoreError.invalidInput("invalid_page", "limit must be 1 to 200 and offset 0 or more.")
+        }
+        return (limit, offset)
+    }
+}

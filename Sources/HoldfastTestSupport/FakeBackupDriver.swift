@@ -119,7 +119,7 @@ public final class FakeBackupDriver: BackupDriver {
             let stored = self.state.withLock({ state in
                 state.stored.first { $0.tenant == tenant && $0.snapshot.userID == user && $0.snapshot.id.hasPrefix(id) }
             })
-        else { throw CoreError.notFound("There is no snapshot \(id).") }
+        else { throw CoreError.notFound("There is no snapshot \(id) of yours; list your snapshots to see which exist.") }
         return stored
     }
 
@@ -157,7 +157,8 @@ public final class FakeBackupDriver: BackupDriver {
             try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.write(to: destination)
         }
-        return RestoreSummary(files: selected.count, bytes: Int64(selected.values.reduce(0) { $0 + $1.count }), duration: 0)
+        return RestoreSummary(
+            snapshot: stored.snapshot, files: selected.count, bytes: Int64(selected.values.reduce(0) { $0 + $1.count }), duration: 0)
     }
 
     public func applyRetention(_ policy: RetentionPolicy, tenant: Tenant.ID, users: [User.ID]) async throws {

@@ -139,22 +139,19 @@ public actor WorkspaceBackups: WorkspaceService {
 
     public func restore(snapshot: String, path: WorkspacePath, for user: User) async throws -> WorkspaceRestore {
         let key = Key(tenant: user.tenantID, user: user.id)
-        let snapshots = try await self.driver.snapshots(tenant: user.tenantID, user: user.id)
-        guard let found = snapshots.first(where: { $0.id.hasPrefix(snapshot) }) else {
-            throw CoreError.notFound("You have no snapshot \(snapshot).")
-        }
         let zone = try await self.repositories.tenants.find(id: user.tenantID).flatMap { TimeZone(identifier: $0.timeZone) } ?? .gmt
         let account = try await self.accountFor(user)
         let workspace = self.workspace(tenant: user.tenantID, user: user.id)
-        let folderBase = "Restored " + Self.folderTime(found.time, zone: zone)
         let activity = WorkspaceActivity(kind: .restore, startedAt: self.now(), sessionID: nil, path: path.description, progress: nil)
         return try await self.serially(key, activity) { [driver, configuration] progress in
             let staging = try Self.stagingPath(in: configuration.restoresDirectory)
+            // The driver checks that the snapshot is the user's, and says which one it was.
             let summary = try await driver.restore(
-                tenant: user.tenantID, user: user.id, snapshot: found.id, path: path, into: staging, progress: progress)
+                tenant: user.tenantID, user: user.id, snapshot: snapshot, path: path, into: staging, progress: progress)
             do {
                 try Self.giveAway(staging, to: account)
                 try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+                let folderBase = "Restored " + Self.folderTime(summary.snapshot.time, zone: zone)
                 let folder = try Self.moveBeside(staging, into: workspace, named: folderBase)
                 let restoredTo = path.isRoot ? folder : "\(folder)/\(path.name)"
                 return WorkspaceRestore(restoredTo: restoredTo, summary: summary)

@@ -51,9 +51,6 @@ public actor SessionSupervisor: SessionService {
     let logger: Logger
     private var live: [Session.ID: Live] = [:]
     private var closing: Set<Session.ID> = []
-    /// Sessions this supervisor is launching now (restoring the workspace can take a while): the
-    /// clock leaves their start deadline alone, which is there for starts nobody finishes.
-    private var launching: Set<Session.ID> = []
     /// Raised when closing keeps failing; gone when the session finally closes.
     private var alerts: [Session.ID: SessionAlert] = [:] {
         didSet { self.alertGauge.record(self.alerts.count) }
@@ -93,21 +90,22 @@ public actor SessionSupervisor: SessionService {
         guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
             throw CoreError.notFound("Your tenant no longer exists.")
         }
+        // The workspace first: a restore from the backup store can take a while, and the session's
+        // start deadline should not run during it (nor should a session exist whose files could
+        // not be fetched).
+        let (workspace, restored) = try await self.prepareWorkspace(tenant: tenant.id, user: user.id)
         let createdAt = self.now()
         let machine = SessionStateMachine(
             grace: TimeInterval(tenant.graceSeconds ?? Int(self.configuration.grace)), createdAt: createdAt,
             configuration: self.machineConfiguration
         )
         let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
-        try await self.repositories.sessions.create(session, events: [])
+        try await self.repositories.sessions.create(session, events: restored.map { [$0] } ?? [])
         self.live[session.id] = Live(session: session, machine: machine, now: createdAt)
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(session.id)"
 
-        self.launching.insert(session.id)
-        defer { self.launching.remove(session.id) }
         do {
-            let workspace = try await self.prepareWorkspace(for: session)
             let account = try await self.accountFor(user)
             try await self.host.launch(TerminalLaunch(sessionID: session.id, workspace: workspace, account: account))
             await self.apply(session.id) { machine, now in try machine.started(at: now) }
@@ -241,7 +239,7 @@ public actor SessionSupervisor: SessionService {
 
     /// Applies deadlines: silent clients, expiry, closing retries. Called every second.
     public func tick() async {
-        for id in self.live.keys where !self.launching.contains(id) {
+        for id in self.live.keys {
             await self.apply(id) { machine, now in machine.tick(now: now) }
         }
     }
@@ -371,12 +369,8 @@ public actor SessionSupervisor: SessionService {
         defer { self.closing.remove(id) }
         do {
             try await self.host.terminate(id)
-            let workspace = self.backups.workspace(tenant: session.tenantID, user: session.userID)
-            // A session that never got a workspace (its start failed early), or left it empty, has
-            // nothing to keep.
-            if FileManager.default.fileExists(atPath: workspace),
-                let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id)
-            {
+            // `nil`: a session that never got a workspace, or left it empty, has nothing to keep.
+            if let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id) {
                 await self.record(summary, reason: "final", for: id)
             }
             await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
@@ -407,18 +401,33 @@ public actor SessionSupervisor: SessionService {
     }
 
     /// The user's workspace on this host, put back from the newest snapshot when the host has no
-    /// copy (a new host, a cleaned disk). A failed restore fails the start: a session on an
-    /// empty workspace would look as if the user's files were gone.
-    private func prepareWorkspace(for session: Session) async throws -> String {
-        let path = self.backups.workspace(tenant: session.tenantID, user: session.userID)
-        if let snapshot = try await self.backups.restoreIfMissing(tenant: session.tenantID, user: session.userID) {
-            let event = SessionEvent(
-                at: self.now(), type: .restored,
-                detail: "workspace restored from snapshot \(snapshot.shortID) of \(snapshot.time.formatted(.iso8601))")
-            await self.append(event, to: session.id)
+    /// copy (a new host, a cleaned disk), with the `restored` event for the new session's
+    /// timeline. A failed restore fails the start: a session on an empty workspace would look as
+    /// if the user's files were gone.
+    private func prepareWorkspace(tenant: Tenant.ID, user: User.ID) async throws -> (String, SessionEvent?) {
+        let path = self.backups.workspace(tenant: tenant, user: user)
+        let snapshot: Snapshot?
+        do {
+            snapshot = try await self.backups.restoreIfMissing(tenant: tenant, user: user)
+        } catch {
+            self.logger.error("could not restore a workspace before a start", metadata: ["user.id": "\(user)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_restore_failed",
+                message:
+                    "Your files could not be fetched from the backup store, so the session was not started; try again in a few minutes.")
         }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        return path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            self.logger.error("could not create a workspace", metadata: ["path": "\(path)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
+        }
+        let event = snapshot.map {
+            SessionEvent(
+                at: self.now(), type: .restored, detail: "workspace restored from snapshot \($0.shortID) of \($0.time.formatted(.iso8601))")
+        }
+        return (path, event)
     }
 
     // MARK: Snapshots

@@ -19,10 +19,6 @@ public struct SupportDesk: SupportService {
         self.logger = logger
     }
 
-    func calendar() async throws -> BusinessCalendar {
-        try await self.repositories.settings.supportCalendar()
-    }
-
     public func file(_ new: NewTicket, requesterEmail: String?, by caller: User) async throws -> TicketView {
         let requester: User
         if let requesterEmail, requesterEmail.lowercased() != caller.email.lowercased() {
@@ -45,7 +41,8 @@ public struct SupportDesk: SupportService {
         }
         let now = self.now()
         let ticket = try new.validated(
-            tenantID: requester.tenantID, requesterID: requester.id, policies: self.policies, calendar: try await self.calendar(), at: now)
+            tenantID: requester.tenantID, requesterID: requester.id, policies: self.policies,
+            calendar: try await self.repositories.settings.supportCalendar(), at: now)
         let recipient = MailAddress(address: requester.email, name: requester.name)
         let zone = try await self.zone(of: requester)
         let stored = try await self.repositories.tickets.create(ticket, replies: []) { numbered in
@@ -76,7 +73,7 @@ public struct SupportDesk: SupportService {
     ) async throws -> TicketView {
         let ticket = try await self.visibleTicket(id, for: caller)
         let side = try AccessPolicy.ticketSide(of: caller, on: ticket)
-        var machine = TicketStateMachine(ticket: ticket, calendar: try await self.calendar())
+        var machine = TicketStateMachine(ticket: ticket, calendar: try await self.repositories.settings.supportCalendar())
         let now = self.now()
         let actions = try machine.reply(
             body: body, visibility: visibility, channel: channel, by: caller.id, as: side, setting: status, at: now)

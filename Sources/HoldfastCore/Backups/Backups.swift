@@ -94,13 +94,15 @@ public struct SnapshotEntry: Sendable, Codable, Hashable {
     }
 }
 
-/// What a restore wrote.
+/// What a restore wrote, and from which snapshot (the id given may have been a prefix).
 public struct RestoreSummary: Sendable, Codable, Hashable {
+    public var snapshot: Snapshot
     public var files: Int
     public var bytes: Int64
     public var duration: TimeInterval
 
-    public init(files: Int, bytes: Int64, duration: TimeInterval) {
+    public init(snapshot: Snapshot, files: Int, bytes: Int64, duration: TimeInterval) {
+        self.snapshot = snapshot
         self.files = files
         self.bytes = bytes
         self.duration = duration

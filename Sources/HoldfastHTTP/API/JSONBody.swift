@@ -75,14 +75,23 @@ extension JSONDecoder {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-                ?? (try? Date(text, strategy: .iso8601))
-            {
+            if let date = Date(apiText: text) {
                 return date
             }
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "'\(text)' is not an ISO 8601 date-time such as 2026-11-26T14:05:00Z")
         }
         return decoder
+    }
+}
+
+extension Date {
+    /// An ISO 8601 instant as the API accepts it, with or without fractional seconds.
+    init?(apiText text: String) {
+        guard
+            let date = (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+                ?? (try? Date(text, strategy: .iso8601))
+        else { return nil }
+        self = date
     }
 }

@@ -84,11 +84,7 @@ struct SessionRoutes {
 
     /// The session id in the path; a malformed one is simply a session that does not exist.
     static func id(_ context: AppRequestContext) throws -> Session.ID {
-        let text = try context.parameters.require("id")
-        guard let id = Session.ID(text) else {
-            throw CoreError.notFound("There is no session \(text).")
-        }
-        return id
+        try context.identifier(Session.self, noun: "session")
     }
 }
 

@@ -28,12 +28,7 @@ struct SuggestionRoutes {
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<SuggestionDTO> {
         let user = try context.requireUser()
-        let query = request.uri.queryParameters
-        let limit = query.get("limit").flatMap { Int($0) } ?? 50
-        let offset = query.get("offset").flatMap { Int($0) } ?? 0
-        guard (1...200).contains(limit), offset >= 0 else {
-            throw CoreError.invalidInput("invalid_page", "limit must be 1 to 200 and offset 0 or more.")
-        }
+        let (limit, offset) = try request.page()
         return ListDTO(items: try await self.support.suggestions(for: user, limit: limit, offset: offset).map(SuggestionDTO.init))
     }
 
@@ -69,9 +64,7 @@ struct SuggestionRoutes {
     }
 
     static func id(_ context: AppRequestContext) throws -> Suggestion.ID {
-        let text = context.parameters.get("id") ?? ""
-        guard let id = Suggestion.ID(text) else { throw CoreError.notFound("There is no suggestion \(text.prefix(80)).") }
-        return id
+        try context.identifier(Suggestion.self, noun: "suggestion")
     }
 }
 

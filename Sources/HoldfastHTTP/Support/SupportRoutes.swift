@@ -39,7 +39,7 @@ struct SupportRoutes {
         let query = request.uri.queryParameters
         let at: Date
         if let text = query.get("at") {
-            guard let parsed = Self.instant(String(text)) else {
+            guard let parsed = Date(apiText: String(text)) else {
                 throw CoreError.invalidInput(
                     "invalid_at", "'at' must be an ISO 8601 instant with a zone, like 2026-11-27T16:30:00Z or 2026-11-27T17:30:00+01:00.")
             }
@@ -72,9 +72,6 @@ struct SupportRoutes {
             text: "We will answer by \(SupportTimeText.dateAndTime(due, in: readerZone)).")
     }
 
-    static func instant(_ text: String) -> Date? {
-        (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? (try? Date(text, strategy: .iso8601))
-    }
 }
 
 struct CalendarDTO: ResponseEncodable {

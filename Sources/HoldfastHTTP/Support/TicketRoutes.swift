@@ -51,12 +51,7 @@ struct TicketRoutes {
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<TicketDTO> {
         let user = try context.requireUser()
-        let query = request.uri.queryParameters
-        let limit = query.get("limit").flatMap { Int($0) } ?? 50
-        let offset = query.get("offset").flatMap { Int($0) } ?? 0
-        guard (1...200).contains(limit), offset >= 0 else {
-            throw CoreError.invalidInput("invalid_page", "limit must be 1 to 200 and offset 0 or more.")
-        }
+        let (limit, offset) = try request.page()
         return ListDTO(items: try await self.support.tickets(for: user, limit: limit, offset: offset).map { TicketDTO($0) })
     }
 
@@ -83,11 +78,7 @@ struct TicketRoutes {
     }
 
     static func id(_ context: AppRequestContext) throws -> Ticket.ID {
-        let text = context.parameters.get("id") ?? ""
-        guard let id = Ticket.ID(text) else {
-            throw CoreError.notFound("There is no ticket \(text.prefix(80)).")
-        }
-        return id
+        try context.identifier(Ticket.self, noun: "ticket")
     }
 }
 
