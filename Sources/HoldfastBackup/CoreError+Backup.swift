@@ -5,6 +5,9 @@ import HoldfastCore
 extension CoreError {
     /// The code of every failure to reach or read a repository; callers retry later.
     static let repositoryUnavailableCode = "backup_repository_unavailable"
+    /// The code of a backup whose remembered parent snapshot no longer exists; the driver
+    /// handles it by looking the parent up, so it never reaches a caller.
+    static let parentMissingCode = "backup_parent_missing"
 
     /// The repository could not be reached or read; `detail` says what restic reported.
     static func repositoryUnavailable(_ repository: String, _ detail: String, advice: String? = nil) -> CoreError {

@@ -14,6 +14,8 @@ import Synchronization
 /// restic 0.14 chooses a backup's parent (whose unchanged files it skips re-reading) by host and
 /// absolute path alone, so two users whose workspaces share a path would use each other's
 /// snapshots; the driver therefore always names the user's newest snapshot with `--parent`.
+/// It remembers each user's newest snapshot after a backup, which saves a restic start (about
+/// half a second of key derivation) on every later backup by this server.
 public struct ResticBackupDriver: BackupDriver {
     /// Where repositories live, where their passwords are kept, and how restic is run.
     public struct Configuration: Sendable {
@@ -64,6 +66,7 @@ public struct ResticBackupDriver: BackupDriver {
     let logger: Logger
     private let passwords: PasswordStore
     private let runner: ResticRunner
+    private let parents = ParentCache()
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -91,6 +94,17 @@ public struct ResticBackupDriver: BackupDriver {
         let started = ContinuousClock.now
         try Self.checkWorkspace(workspace)
         let repository = self.repository(tenant, passwordFile: try self.passwords.file(for: tenant))
+        if let parent = self.parents.newest(tenant: tenant, user: user) {
+            do {
+                return try await self.backup(
+                    workspace, repository: repository, tenant: tenant, user: user, session: session, parent: parent,
+                    started: started, progress: progress)
+            } catch let error as CoreError where error.code == CoreError.parentMissingCode {
+                // Retention or another server forgot the remembered parent: look the newest one up.
+                self.parents.forget(tenant: tenant, user: user)
+                self.logger.debug("The remembered parent snapshot is gone; looking the newest one up", metadata: ["tenant.id": "\(tenant)"])
+            }
+        }
         let parent: Snapshot?
         if let existing = try await repository.snapshots(of: user) {
             parent = existing.first
@@ -107,6 +121,16 @@ public struct ResticBackupDriver: BackupDriver {
                 return nil
             }
         }
+        return try await self.backup(
+            workspace, repository: repository, tenant: tenant, user: user, session: session, parent: parent, started: started,
+            progress: progress)
+    }
+
+    /// One `restic backup` with a known parent, then the read-back that verifies the snapshot.
+    private func backup(
+        _ workspace: String, repository: TenantRepository, tenant: Tenant.ID, user: User.ID, session: Session.ID?,
+        parent: Snapshot?, started: ContinuousClock.Instant, progress: @escaping @Sendable (BackupProgress) -> Void
+    ) async throws -> BackupSummary {
         var arguments = ["--json", "--host", TenantRepository.host, "--tag", ResticTags.holdfast, "--tag", ResticTags.user(user)]
         if let session { arguments += ["--tag", ResticTags.session(session)] }
         if let parent { arguments += ["--parent", parent.id] }
@@ -114,6 +138,9 @@ public struct ResticBackupDriver: BackupDriver {
         let outcome = try await repository.run("backup", arguments + ["."], in: workspace, onLine: collector.consume)
         // Exit 3: the snapshot was stored but some files could not be read (they changed or vanished).
         guard outcome.exitCode == 0 || outcome.exitCode == 3 else {
+            if parent != nil, outcome.errorTail.contains("no matching ID found") {
+                throw CoreError(.unavailable, code: CoreError.parentMissingCode, message: "The parent snapshot is gone.")
+            }
             throw repository.failure(outcome, while: "backing up \(workspace)")
         }
         let summary = try collector.summary()
@@ -125,6 +152,7 @@ public struct ResticBackupDriver: BackupDriver {
             throw CoreError.repositoryUnavailable(
                 repository.location, "the new snapshot \(shortID) could not be read back from the repository")
         }
+        self.parents.remember(snapshot, tenant: tenant, user: user)
         let totalFiles = summary.totalFilesProcessed ?? 0
         let totalBytes = summary.totalBytesProcessed ?? 0
         progress(BackupProgress(fraction: 1, filesDone: totalFiles, totalFiles: totalFiles, bytesDone: totalBytes, totalBytes: totalBytes))
@@ -266,6 +294,23 @@ public struct ResticBackupDriver: BackupDriver {
 }
 
 /// Turns `restic backup --json` lines into progress callbacks and keeps the summary.
+/// Each user's newest snapshot as this server last stored it: the parent of their next backup.
+private final class ParentCache: Sendable {
+    private let newestByUser = Mutex<[String: Snapshot]>([:])
+
+    func newest(tenant: Tenant.ID, user: User.ID) -> Snapshot? {
+        self.newestByUser.withLock { $0["\(tenant)/\(user)"] }
+    }
+
+    func remember(_ snapshot: Snapshot, tenant: Tenant.ID, user: User.ID) {
+        self.newestByUser.withLock { $0["\(tenant)/\(user)"] = snapshot }
+    }
+
+    func forget(tenant: Tenant.ID, user: User.ID) {
+        self.newestByUser.withLock { _ = $0.removeValue(forKey: "\(tenant)/\(user)") }
+    }
+}
+
 private final class BackupLineCollector: Sendable {
     private struct State {
         var summary: ResticOutput.BackupMessage?

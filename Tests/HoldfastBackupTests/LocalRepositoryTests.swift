@@ -214,6 +214,31 @@ struct LocalRepositoryTests {
         }
     }
 
+    @Test func aRememberedParentThatWasForgottenIsLookedUpAgain() async throws {
+        try await withFixture { fixture in
+            let workspace = try fixture.workspace("ws", ["a.txt": Array("a\n".utf8), "b.txt": Array("b\n".utf8)])
+            let driver = fixture.driver()
+            let first = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil) { _ in }
+            // Another server (a second driver) backs up a change and its retention forgets the first
+            // snapshot, which this driver remembers as the user's newest.
+            let other = fixture.driver()
+            try Data("a2\n".utf8).write(to: URL(fileURLWithPath: workspace + "/a.txt"))
+            let second = try await other.backup(workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil) { _ in }
+            try await other.applyRetention(
+                RetentionPolicy(keepLast: 1, keepHourly: 0, keepDaily: 0, keepWeekly: 0), tenant: fixture.tenant, users: [self.userA])
+            #expect(try await driver.snapshots(tenant: fixture.tenant, user: self.userA).map(\.id) == [second.snapshot.id])
+
+            let third = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil) { _ in }
+            #expect(third.snapshot.id != first.snapshot.id)
+            // The newest snapshot was found and used as the parent: nothing was read again.
+            #expect(third.filesUnmodified == 2)
+            #expect(third.filesNew == 0)
+            let fourth = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil) { _ in }
+            #expect(fourth.filesUnmodified == 2)
+            #expect(try await driver.snapshots(tenant: fixture.tenant, user: self.userA).count == 3)
+        }
+    }
+
     @Test func retentionKeepsTheNewestSnapshotsOfEachUser() async throws {
         try await withFixture { fixture in
             let workspace = try fixture.workspace("ws", ["a.txt": Array("0\n".utf8)])
