@@ -1,0 +1,75 @@
+import Foundation
+import HoldfastCore
+import HoldfastHTTP
+import Logging
+
+/// The e-mail channel: one RFC 5322 message, as an MTA pipes it to `holdfast mail-gate`, becomes
+/// a new ticket or a reply on the ticket its subject names (`[#42]`).
+///
+/// Everything is decided before anything is written (``MailGate/plan(_:sender:thread:at:)``), and
+/// the ticket or reply is saved with its mails in one transaction, so a refused message leaves
+/// nothing behind.
+public struct MailGateway: Sendable {
+    /// What became of one message.
+    public enum Outcome: Sendable, Equatable {
+        /// A new ticket was filed for the sender.
+        case filed(number: Int)
+        /// The message was added to an existing ticket.
+        case replied(number: Int)
+        /// Nothing was saved; the text says why, in words for the sender (the MTA mails it back).
+        case bounced(String, reason: BounceReason)
+    }
+
+    /// Why a message bounced, for the exit status the MTA reads (sysexits.h).
+    public enum BounceReason: Int32, Sendable {
+        /// The sender has no account (`EX_NOUSER`).
+        case unknownSender = 67
+        /// The message is unreadable or breaks a rule (`EX_DATAERR`).
+        case refused = 65
+    }
+
+    let desk: SupportDesk
+    let repositories: Repositories
+    let logger: Logger
+
+    public init(desk: SupportDesk, repositories: Repositories, logger: Logger) {
+        self.desk = desk
+        self.repositories = repositories
+        self.logger = logger
+    }
+
+    /// Reads `message` and files it. A message that breaks a rule (too large, no From, broken
+    /// MIME, no text, a subject too long) bounces; a failing store throws, so the MTA keeps the
+    /// message and tries again later.
+    public func receive(_ message: [UInt8], at now: Date) async throws -> Outcome {
+        let parsed: MailMessage
+        do {
+            parsed = try MailParser.parse(message)
+        } catch let error as CoreError {
+            return .bounced(MailGateBounce.rejected(error), reason: .refused)
+        }
+        let sender = try await self.repositories.users.credentials(email: parsed.from.address)?.user
+        var thread: Ticket?
+        if let number = parsed.threadNumber {
+            thread = try await self.repositories.tickets.find(number: number)
+        }
+        do {
+            switch MailGate.plan(parsed, sender: sender, thread: thread, at: now) {
+            case .bounce(let text):
+                self.logger.notice("mail refused: unknown sender", metadata: ["mail.message-id": "\(parsed.messageID ?? "none")"])
+                return .bounced(text, reason: .unknownSender)
+            case .newTicket(let new):
+                guard let sender else { return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender) }
+                let view = try await self.desk.file(new, requesterEmail: nil, by: sender)
+                return .filed(number: view.ticket.number)
+            case .reply(let ticket, let body, _):
+                guard let sender else { return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender) }
+                let view = try await self.desk.reply(
+                    to: ticket.id, body: body, visibility: .public, status: nil, channel: .email, by: sender)
+                return .replied(number: view.ticket.number)
+            }
+        } catch let error as CoreError where error.kind == .invalidInput || error.kind == .forbidden || error.kind == .conflict {
+            return .bounced(MailGateBounce.rejected(error), reason: .refused)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import HoldfastApp
+import HoldfastCore
+import HoldfastStore
+
+/// `holdfast mail-gate`: files one e-mail read from stdin, the way an MTA pipes mail to a program
+/// (Postfix `pipe`, an `/etc/aliases` line `support: "|holdfast mail-gate --data-dir …"`).
+struct MailGateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mail-gate",
+        abstract: "File one RFC 822 message from stdin as a ticket, or as a reply to the ticket its subject names ([#N]).",
+        discussion: """
+            Exit 0 when filed. A refused message prints the reason for the sender on stdout and exits 67 (unknown \
+            sender) or 65 (unreadable or too large); nothing is saved. A failing database exits 75 (EX_TEMPFAIL), \
+            so the MTA keeps the message and tries again.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        // At most one byte over the limit is read: enough for the parser to refuse a larger message.
+        var input = Data()
+        while input.count <= MailParser.maximumSize,
+            let chunk = try FileHandle.standardInput.read(upToCount: MailParser.maximumSize + 1 - input.count), !chunk.isEmpty
+        {
+            input.append(chunk)
+        }
+        let configuration = try self.store.configuration()
+        let logger = Console.logger(level: self.store.logLevel)
+        let outcome: MailGateway.Outcome
+        do {
+            outcome = try await withOpenStore(configuration, logger: logger) { accounts, _ in
+                let desk = SupportDesk(repositories: accounts.repositories, now: { Date() }, logger: logger)
+                return try await MailGateway(desk: desk, repositories: accounts.repositories, logger: logger)
+                    .receive(Array(input), at: Date())
+            }
+        } catch {
+            FileHandle.standardError.write(Data("holdfast mail-gate: the message could not be saved, try again later: \(error)\n".utf8))
+            throw ExitCode(75)
+        }
+        switch outcome {
+        case .filed(let number):
+            Console.say("filed ticket #\(number)")
+        case .replied(let number):
+            Console.say("added the message to ticket #\(number)")
+        case .bounced(let text, let reason):
+            Console.say(text)
+            throw ExitCode(reason.rawValue)
+        }
+    }
+}

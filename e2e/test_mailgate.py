@@ -1,0 +1,109 @@
+"""The e-mail channel: `holdfast mail-gate` reads one message on stdin, as an MTA pipes it."""
+
+from __future__ import annotations
+
+import subprocess
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import datetime, timezone
+
+from conftest import Server
+from test_sessions import member
+
+
+def gate(server: Server, message: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(server.binary), "mail-gate", *server.store_args()], input=message, capture_output=True, timeout=60
+    )
+
+
+def mail(sender: str | None, subject: str, text: str, html: str | None = None) -> EmailMessage:
+    message = EmailMessage()
+    if sender:
+        message["From"] = sender
+    message["To"] = "support@holdfast.test"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime(2026, 11, 26, 9, 15, tzinfo=timezone.utc))
+    message["Message-ID"] = "<e2e-1@acme.test>"
+    message.set_content(text, cte="quoted-printable")
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def tickets(server: Server) -> list[dict]:
+    response = server.operator().get(f"{server.url}/api/v1/tickets", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def test_a_mail_files_a_ticket_and_a_reply_threads_onto_it(server: Server):
+    ann = member(server)
+    first = mail(
+        "Ann Example <ann@acme.test>",
+        "Desktop session went black — again",
+        "After lunch the desktop viewer shows only black.\nRestarting the browser did not help. <script>alert(1)</script>\n",
+        html="<p>After lunch the desktop viewer shows only black.</p>",
+    )
+    first.add_attachment(b"\x89PNG fake screenshot bytes", maintype="image", subtype="png", filename="black.png")
+    filed = gate(server, first.as_bytes())
+    assert filed.returncode == 0, filed.stdout + filed.stderr
+    assert filed.stdout.decode().strip() == "filed ticket #1"
+
+    [ticket] = ann.get(f"{server.url}/api/v1/tickets", timeout=10).json()["items"]
+    assert ticket["channel"] == "email"
+    assert ticket["subject"] == "Desktop session went black — again"
+    assert ticket["occurredAt"].startswith("2026-11-26T09:15:00")
+    detail = ann.get(f"{server.url}/api/v1/tickets/{ticket['id']}", timeout=10).json()
+    assert "<script>alert(1)</script>" in detail["description"]  # kept as the customer wrote it: text, not markup
+
+    reply = mail(
+        "ann@acme.test",
+        f"Re: [#{ticket['number']}] Desktop session went black — again",
+        "It happened once more at 14:02.\n\nOn Thu, Holdfast wrote:\n> We are looking into it.\n",
+    )
+    threaded = gate(server, reply.as_bytes())
+    assert threaded.returncode == 0, threaded.stdout + threaded.stderr
+    assert threaded.stdout.decode().strip() == f"added the message to ticket #{ticket['number']}"
+    detail = ann.get(f"{server.url}/api/v1/tickets/{ticket['id']}", timeout=10).json()
+    assert [r["body"] for r in detail["replies"]] == ["It happened once more at 14:02."]
+    assert detail["replies"][0]["channel"] == "email"
+    assert len(tickets(server)) == 1
+
+
+def test_a_tag_for_someone_elses_ticket_files_a_new_one_instead(server: Server):
+    member(server)
+    bob = member(server, slug="globex", email="bob@globex.test")
+    assert gate(server, mail("ann@acme.test", "Printer", "Printing hangs.").as_bytes()).returncode == 0
+    guessed = gate(server, mail("bob@globex.test", "Re: [#1] Printer", "Me too").as_bytes())
+    assert guessed.returncode == 0, guessed.stdout
+    assert guessed.stdout.decode().strip() == "filed ticket #2"
+    [own] = bob.get(f"{server.url}/api/v1/tickets", timeout=10).json()["items"]
+    assert own["number"] == 2
+
+
+def test_refused_mail_bounces_with_a_reason_and_saves_nothing(server: Server):
+    member(server)
+    stranger = gate(server, mail("mallory@elsewhere.test", "Hello", "Let me in").as_bytes())
+    assert stranger.returncode == 67
+    assert "mallory@elsewhere.test is not a Holdfast account" in stranger.stdout.decode()
+
+    no_from = gate(server, mail(None, "Anonymous", "Who am I").as_bytes())
+    assert no_from.returncode == 65
+    assert "no From address" in no_from.stdout.decode()
+
+    huge = mail("ann@acme.test", "Logs", "See the attachment.")
+    huge.add_attachment(b"x" * (50 * 1024 * 1024), maintype="application", subtype="octet-stream", filename="logs.bin")
+    too_large = gate(server, huge.as_bytes())
+    assert too_large.returncode == 65
+    assert "25 MiB" in too_large.stdout.decode()
+
+    broken = (
+        b"From: ann@acme.test\r\nSubject: broken\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nhello\r\n--x--\r\n"
+    )
+    malformed = gate(server, broken)
+    assert malformed.returncode == 65, malformed.stdout
+    assert "Nothing was saved" in malformed.stdout.decode()
+
+    assert tickets(server) == []
