@@ -97,9 +97,14 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     SuggestionRoutes(support: dependencies.support).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
+    let pages = PageRenderer(templates: templates, repositories: dependencies.repositories)
+    SupportPages(
+        pages: pages, support: dependencies.support, sessions: dependencies.sessions, repositories: dependencies.repositories,
+        now: dependencies.now
+    )
+    .add(to: router)
     PortalRoutes(
-        templates: templates, repositories: dependencies.repositories, sessions: dependencies.sessions,
-        workspaces: dependencies.workspaces
+        pages: pages, repositories: dependencies.repositories, sessions: dependencies.sessions, workspaces: dependencies.workspaces
     )
     .add(to: router)
     return router

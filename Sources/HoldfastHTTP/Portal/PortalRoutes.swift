@@ -8,7 +8,7 @@ import Mustache
 /// Pages read data directly from the repositories and post changes through the JSON API
 /// with small scripts, so the API stays the one way to change anything.
 struct PortalRoutes {
-    let templates: MustacheLibrary
+    let pages: PageRenderer
     let repositories: Repositories
     let sessions: any SessionService
     let workspaces: any WorkspaceService
@@ -26,33 +26,33 @@ struct PortalRoutes {
             return .redirect(to: "/", type: .normal)
         }
         let next = request.uri.queryParameters.get("next").flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
-        return try self.render("login", LoginPage(page: PageChrome(title: "Sign in", user: nil), next: next))
+        return try self.pages.render("login", LoginPage(page: PageChrome(title: "Sign in", user: nil), next: next))
     }
 
     @Sendable func home(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let user = context.user else { return Self.signInFirst(request) }
-        let chrome = try await self.chrome(title: "Your sessions", user: user)
+        guard let user = context.user else { return PageRenderer.signInFirst(request) }
+        let chrome = try await self.pages.chrome(title: "Your sessions", user: user)
         let sessions = try await self.sessions.sessions(of: user, includeClosed: false)
-        return try self.render("home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init)))
+        return try self.pages.render("home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init)))
     }
 
     /// The terminal viewer; the page itself holds no secret, it asks for a ticket per connection.
     @Sendable func viewer(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let user = context.user else { return Self.signInFirst(request) }
+        guard let user = context.user else { return PageRenderer.signInFirst(request) }
         let session = try await self.sessions.session(try SessionRoutes.id(context), for: user)
-        let chrome = try await self.chrome(title: "Terminal", user: user)
-        return try self.render("session", ViewerPage(page: chrome, session: SessionRow(session)))
+        let chrome = try await self.pages.chrome(title: "Terminal", user: user)
+        return try self.pages.render("session", ViewerPage(page: chrome, session: SessionRow(session)))
     }
 
     /// The versions page: the user's snapshots, and one snapshot's folder to browse and restore from.
     @Sendable func versions(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let user = context.user else { return Self.signInFirst(request) }
-        let chrome = try await self.chrome(title: "Versions", user: user)
+        guard let user = context.user else { return PageRenderer.signInFirst(request) }
+        let chrome = try await self.pages.chrome(title: "Versions", user: user)
         let snapshots: [Snapshot]
         do {
             snapshots = try await self.workspaces.snapshots(for: user)
         } catch let error as CoreError where error.kind == .unavailable {
-            return try self.render("workspace", VersionsPage(page: chrome, unavailable: error.message), status: .serviceUnavailable)
+            return try self.pages.render("workspace", VersionsPage(page: chrome, unavailable: error.message), status: .serviceUnavailable)
         }
         var page = VersionsPage(page: chrome, snapshots: snapshots)
         if let wanted = request.uri.queryParameters.get("snapshot") {
@@ -64,19 +64,14 @@ struct PortalRoutes {
             let entries = try await self.workspaces.files(in: snapshot.id, path: path, for: user)
             page.select(snapshot, path: path, entries: entries)
         }
-        return try self.render("workspace", page)
+        return try self.pages.render("workspace", page)
     }
 
     @Sendable func admin(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let user = context.user else { return Self.signInFirst(request) }
-        let chrome = try await self.chrome(title: "Administration", user: user)
+        guard let user = context.user else { return PageRenderer.signInFirst(request) }
+        let chrome = try await self.pages.chrome(title: "Administration", user: user)
         guard user.role == .operator || user.role == .tenantAdmin else {
-            return try self.render(
-                "message",
-                MessagePage(
-                    page: chrome, heading: "Not for your role", text: "Only tenant admins and operators can open the administration page."),
-                status: .forbidden
-            )
+            return try self.pages.notForYourRole(chrome, "Only tenant admins and operators can open the administration page.")
         }
         let tenants = user.role == .operator ? try await self.repositories.tenants.list() : []
         let wanted = request.uri.queryParameters.get("tenant")
@@ -112,28 +107,7 @@ struct PortalRoutes {
             hasAlerts: !alerts.isEmpty,
             graceMinutes: (selected?.graceSeconds).map { $0 / 60 }
         )
-        return try self.render("admin", page)
-    }
-
-    private func chrome(title: String, user: User) async throws -> PageChrome {
-        let tenant = try await self.repositories.tenants.find(id: user.tenantID)
-        return PageChrome(title: title, user: .init(user: user, tenant: tenant))
-    }
-
-    private func render(_ template: String, _ page: Any, status: HTTPResponse.Status = .ok) throws -> Response {
-        guard let html = self.templates.render(page, withTemplate: template) else {
-            throw APIError(.internalServerError, code: "internal", message: "The page template '\(template)' is missing.")
-        }
-        return Response(
-            status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: html))
-        )
-    }
-
-    private static func signInFirst(_ request: Request) -> Response {
-        let next = request.uri.path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? "/"
-        return .redirect(to: "/login?next=\(next)", type: .found)
+        return try self.pages.render("admin", page)
     }
 }
 
@@ -145,6 +119,7 @@ struct PageChrome {
         var role: String
         var tenantName: String
         var canAdminister: Bool
+        var isTeam: Bool
 
         init(user: User, tenant: Tenant?) {
             self.name = user.name
@@ -152,6 +127,7 @@ struct PageChrome {
             self.role = user.role.rawValue
             self.tenantName = tenant?.name ?? ""
             self.canAdminister = user.role == .operator || user.role == .tenantAdmin
+            self.isTeam = AccessPolicy.isSupportTeam(user)
         }
     }
 
