@@ -92,7 +92,8 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
     rows = browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
     assert [row.find_element(By.CSS_SELECTOR, "td").text for row in rows] == [str(numbers[1]), str(numbers[0]), "1"]
     assert ["breached" in row.get_attribute("class") for row in rows] == [True, True, False]
-    assert rows[0].find_element(By.CSS_SELECTOR, ".time-left").text.startswith("Breached breached ")
+    assert rows[0].find_element(By.CSS_SELECTOR, ".time-left").text.startswith("Breached ")
+    assert rows[0].find_element(By.CSS_SELECTOR, ".time-left").text.endswith(" ago")
     assert rows[2].find_element(By.CSS_SELECTOR, ".time-left").text.endswith(" left")
     browser.save_screenshot(str(artifacts / "support-console.png"))
 

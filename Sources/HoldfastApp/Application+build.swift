@@ -83,6 +83,7 @@ public func buildServer(
 
         metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
             .set(Int64(1))
+        let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
         let router = try await buildRouter(
             HTTPDependencies(
                 repositories: repositories,
@@ -94,7 +95,7 @@ public func buildServer(
                 logger: logger,
                 sessions: supervisor,
                 workspaces: backups,
-                support: SupportDesk(repositories: repositories, now: now, logger: logger),
+                support: desk,
                 vendorDirectory: configuration.resolvedVendorDirectory
             )
         )
@@ -117,6 +118,7 @@ public func buildServer(
                         from: MailParser.address(configuration.mailFrom) ?? MailAddress(address: "support@holdfast.localhost"),
                         messageIDDomain: "holdfast.localhost"),
                     now: now, logger: logger),
+                BreachWarningService(desk: desk, interval: .seconds(60), logger: logger),
                 RetentionService(
                     backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
                     logger: logger),

@@ -168,9 +168,10 @@ public struct SupportDesk: SupportService {
         try await self.repositories.tenants.find(id: user.tenantID).flatMap { TimeZone(identifier: $0.timeZone) } ?? .gmt
     }
 
-    /// The mail for one notice, or `nil` for notices that have no mail (yet).
-    private func mail(
-        _ notice: TicketNotice, about ticket: Ticket, to userID: User.ID, author: User, at now: Date
+    /// The mail for one notice, or `nil` for notices that have no mail (yet). `author` is who
+    /// acted; `nil` for the service itself (breach warnings).
+    func mail(
+        _ notice: TicketNotice, about ticket: Ticket, to userID: User.ID, author: User?, at now: Date
     ) async throws
         -> OutboxMessage?
     {
@@ -180,7 +181,8 @@ public struct SupportDesk: SupportService {
         case .received:
             return SupportMail.ticketReceived(ticket, to: recipient, timeZone: try await self.zone(of: user), at: now)
         case .teamReplied(let reply, let status):
-            return SupportMail.teamReplied(ticket, reply: reply, authorName: author.name, status: status, to: recipient, at: now)
+            return SupportMail.teamReplied(
+                ticket, reply: reply, authorName: author?.name ?? "Holdfast support", status: status, to: recipient, at: now)
         case .customerReplied(let reply):
             return SupportMail.customerReplied(ticket, reply: reply, to: recipient, at: now)
         case .statusChanged(let from, let to):

@@ -192,9 +192,20 @@ struct QueueRow {
         case nil:
             self.timeLeft = entry.ticket.firstRespondedAt == nil ? "no promise" : "answered"
         case let minutes? where minutes < 0:
-            self.timeLeft = "breached \(DurationText.format(seconds: -minutes * 60)) ago"
+            self.timeLeft = "\(Self.businessTime(-minutes)) ago"
         case let minutes?:
-            self.timeLeft = "\(DurationText.format(seconds: minutes * 60)) left"
+            self.timeLeft = "\(Self.businessTime(minutes)) left"
+        }
+    }
+}
+
+extension QueueRow {
+    /// Business time in hours and minutes ("27 h 5 min"): days would suggest 24-hour days.
+    static func businessTime(_ minutes: Int) -> String {
+        switch (minutes / 60, minutes % 60) {
+        case (0, let rest): "\(rest) min"
+        case (let hours, 0): "\(hours) h"
+        case (let hours, let rest): "\(hours) h \(rest) min"
         }
     }
 }
