@@ -236,7 +236,11 @@ extension Repositories {
             tickets: SQLTicketRepository(database: database),
             suggestions: SQLSuggestionRepository(database: database),
             outbox: SQLOutboxRepository(database: database),
-            settings: SQLSettingsRepository(database: database)
+            settings: SQLSettingsRepository(database: database),
+            incidents: SQLIncidentRepository(database: database),
+            maintenance: SQLMaintenanceRepository(database: database),
+            usage: SQLUsageRepository(database: database),
+            continuity: SQLContinuityRepository(database: database)
         )
     }
 }

@@ -521,11 +521,11 @@ extension SQLRow {
     }
 }
 
-private func jsonText(_ value: some Encodable) throws -> String {
+func jsonText(_ value: some Encodable) throws -> String {
     String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
 }
 
-private func decodeJSON<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
+func decodeJSON<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
     do {
         return try JSONDecoder().decode(type, from: Data(text.utf8))
     } catch {

@@ -32,7 +32,11 @@ public final class InMemoryStore: Sendable {
             tickets: self.support.tickets,
             suggestions: self.support.suggestions,
             outbox: self.support.outbox,
-            settings: InMemorySettingsRepository(store: self)
+            settings: InMemorySettingsRepository(store: self),
+            incidents: self.support.incidents,
+            maintenance: self.support.maintenance,
+            usage: self.support.usage,
+            continuity: self.support.continuity
         )
     }
 }

@@ -13,6 +13,12 @@ public final class InMemorySupportStore: Sendable {
         var audiences: [Suggestion.ID: SuggestionAudience] = [:]
         /// In insertion order, which is also `createdAt` order for rows written with a moving clock.
         var outbox: [OutboxMessage] = []
+        var incidents: [Incident.ID: Incident] = [:]
+        var windows: [MaintenanceWindow.ID: MaintenanceWindow] = [:]
+        var usage: [String: UsageHour] = [:]
+        var troubleshooters: [Tenant.ID: [Troubleshooter]] = [:]
+        var plans: [Tenant.ID: [StoredPlan]] = [:]
+        var drills: [Tenant.ID: [DrillResult]] = [:]
     }
 
     let state = Mutex(State())
@@ -22,6 +28,10 @@ public final class InMemorySupportStore: Sendable {
     public var tickets: any TicketRepository { InMemoryTicketRepository(store: self) }
     public var suggestions: any SuggestionRepository { InMemorySuggestionRepository(store: self) }
     public var outbox: any OutboxRepository { InMemoryOutboxRepository(store: self) }
+    public var incidents: any IncidentRepository { InMemoryIncidentRepository(store: self) }
+    public var maintenance: any MaintenanceRepository { InMemoryMaintenanceRepository(store: self) }
+    public var usage: any UsageRepository { InMemoryUsageRepository(store: self) }
+    public var continuity: any ContinuityRepository { InMemoryContinuityRepository(store: self) }
 
     /// Every outbox row, for assertions.
     public var allOutboxMessages: [OutboxMessage] { self.state.withLock { $0.outbox } }

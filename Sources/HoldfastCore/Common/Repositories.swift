@@ -9,6 +9,10 @@ public struct Repositories: Sendable {
     /// The transactional outbox; tickets and suggestions write to it in their own transactions.
     public var outbox: any OutboxRepository
     public var settings: any SettingsRepository
+    public var incidents: any IncidentRepository
+    public var maintenance: any MaintenanceRepository
+    public var usage: any UsageRepository
+    public var continuity: any ContinuityRepository
 
     public init(
         tenants: any TenantRepository,
@@ -18,7 +22,11 @@ public struct Repositories: Sendable {
         tickets: any TicketRepository,
         suggestions: any SuggestionRepository,
         outbox: any OutboxRepository,
-        settings: any SettingsRepository
+        settings: any SettingsRepository,
+        incidents: any IncidentRepository,
+        maintenance: any MaintenanceRepository,
+        usage: any UsageRepository,
+        continuity: any ContinuityRepository
     ) {
         self.tenants = tenants
         self.users = users
@@ -28,5 +36,9 @@ public struct Repositories: Sendable {
         self.suggestions = suggestions
         self.outbox = outbox
         self.settings = settings
+        self.incidents = incidents
+        self.maintenance = maintenance
+        self.usage = usage
+        self.continuity = continuity
     }
 }
