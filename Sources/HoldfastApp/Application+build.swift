@@ -84,6 +84,13 @@ public func buildServer(
         metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
             .set(Int64(1))
         let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
+        let banners = SessionBanners()
+        let statusDesk = StatusDesk(
+            repositories: repositories,
+            sessions: .init(
+                refuseNewSessions: { refusal in await supervisor.setMaintenanceRefusal(refusal) },
+                closeAllForMaintenance: { await supervisor.closeAllForMaintenance() }),
+            banners: banners, baseURL: configuration.resolvedPublicURL, now: now, logger: logger)
         let router = try await buildRouter(
             HTTPDependencies(
                 repositories: repositories,
@@ -96,6 +103,8 @@ public func buildServer(
                 sessions: supervisor,
                 workspaces: backups,
                 support: desk,
+                status: statusDesk,
+                banners: banners,
                 vendorDirectory: configuration.resolvedVendorDirectory
             )
         )
@@ -119,6 +128,9 @@ public func buildServer(
                         messageIDDomain: "holdfast.localhost"),
                     now: now, logger: logger),
                 BreachWarningService(desk: desk, interval: .seconds(60), logger: logger),
+                MaintenanceClock(desk: statusDesk, interval: .seconds(1), logger: logger),
+                UsageRecorder(
+                    repositories: repositories, activeSessions: { await supervisor.activeSessionsPerTenant() }, now: now, logger: logger),
                 RetentionService(
                     backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
                     logger: logger),

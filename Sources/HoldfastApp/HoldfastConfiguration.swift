@@ -51,6 +51,9 @@ public struct HoldfastConfiguration: Sendable {
     public var smtp: String?
     /// The sender of the support desk's mails; replies to it reach `holdfast mail-gate`.
     public var mailFrom = "Holdfast Support <support@holdfast.localhost>"
+    /// The address users reach the service at (`https://holdfast.example.com`): links in feeds
+    /// and plans, and the host in iCalendar UIDs and Atom ids, which must never change.
+    public var publicURL: String?
     /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
@@ -75,6 +78,13 @@ public struct HoldfastConfiguration: Sendable {
 
     /// The mail destination as given, or the default outbox folder under the data directory.
     public var resolvedSMTP: String { self.smtp ?? "file:" + self.absolute("mail") }
+
+    /// The public address as given, else `http://HOST:PORT` of the listener.
+    public var resolvedPublicURL: URL {
+        if let text = self.publicURL, let url = URL(string: text), url.host() != nil { return url }
+        let host = self.http.host.contains(":") ? "[\(self.http.host)]" : self.http.host
+        return URL(string: "http://\(host):\(self.http.port)") ?? URL(string: "http://holdfast.localhost")!
+    }
 
     /// Per-session folders (tmux socket and configuration).
     public var sessionsDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("sessions").path }

@@ -17,6 +17,9 @@ public struct HTTPDependencies: Sendable {
     public var sessions: any SessionService
     public var workspaces: any WorkspaceService
     public var support: any SupportService
+    public var status: any StatusService
+    /// Maintenance banners for live terminal sessions.
+    public var banners: SessionBanners
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
     public var vendorDirectory: String?
 
@@ -31,6 +34,8 @@ public struct HTTPDependencies: Sendable {
         sessions: any SessionService,
         workspaces: any WorkspaceService,
         support: any SupportService,
+        status: any StatusService,
+        banners: SessionBanners,
         vendorDirectory: String? = nil
     ) {
         self.repositories = repositories
@@ -43,6 +48,8 @@ public struct HTTPDependencies: Sendable {
         self.sessions = sessions
         self.workspaces = workspaces
         self.support = support
+        self.status = status
+        self.banners = banners
         self.vendorDirectory = vendorDirectory
     }
 }
@@ -90,11 +97,12 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     )
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
-    TerminalGateway(sessions: dependencies.sessions, now: dependencies.now).add(to: api)
+    TerminalGateway(sessions: dependencies.sessions, banners: dependencies.banners, now: dependencies.now).add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)
     SuggestionRoutes(support: dependencies.support).add(to: api)
+    StatusRoutes(status: dependencies.status).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     let pages = PageRenderer(templates: templates, repositories: dependencies.repositories)
@@ -103,6 +111,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         now: dependencies.now
     )
     .add(to: router)
+    StatusPages(pages: pages, status: dependencies.status, now: dependencies.now).add(to: router)
     PortalRoutes(
         pages: pages, repositories: dependencies.repositories, sessions: dependencies.sessions, workspaces: dependencies.workspaces
     )

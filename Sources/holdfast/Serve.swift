@@ -38,6 +38,11 @@ struct Serve: AsyncParsableCommand {
     var smtp: String?
 
     @Option(
+        name: .customLong("public-url"),
+        help: "The address users reach the service at, e.g. https://holdfast.example.com (links in feeds and plans; calendar ids).")
+    var publicURL: String?
+
+    @Option(
         name: .customLong("backup-timeout"),
         help:
             "How long one backup command may run before it is interrupted and retried (a store that is down makes restic retry for minutes)."
@@ -57,6 +62,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.backups.repository = self.backupRepository
         configuration.smtp = self.smtp
+        configuration.publicURL = self.publicURL
         configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
         configuration.backups.commandTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.backupTimeout) })
         guard configuration.backups.snapshotInterval >= 10, configuration.backups.commandTimeout >= 5 else {

@@ -37,7 +37,12 @@ struct OperationsTests {
                     accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test")
                 ),
                 workspaces: backups,
-                support: SupportDesk(repositories: repositories, now: { Date() }, logger: Logger(label: "test"))
+                support: SupportDesk(repositories: repositories, now: { Date() }, logger: Logger(label: "test")),
+                status: StatusDesk(
+                    repositories: repositories, sessions: .init(refuseNewSessions: { _ in }, closeAllForMaintenance: { 0 }),
+                    banners: SessionBanners(), baseURL: URL(string: "http://holdfast.test")!, now: { Date() }, logger: Logger(label: "test")
+                ),
+                banners: SessionBanners()
             )
         )
         let routed = Set(

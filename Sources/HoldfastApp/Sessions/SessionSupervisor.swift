@@ -50,6 +50,8 @@ public actor SessionSupervisor: SessionService {
     let now: @Sendable () -> Date
     let logger: Logger
     private var live: [Session.ID: Live] = [:]
+    /// Set while a maintenance window of the sessions component is underway: new sessions are refused with it.
+    private var maintenanceRefusal: CoreError?
     private var closing: Set<Session.ID> = []
     /// Raised when closing keeps failing; gone when the session finally closes.
     private var alerts: [Session.ID: SessionAlert] = [:] {
@@ -83,6 +85,7 @@ public actor SessionSupervisor: SessionService {
     // MARK: SessionService
 
     public func start(kind: SessionKind, for user: User) async throws -> Session {
+        if let maintenanceRefusal { throw maintenanceRefusal }
         guard kind == .terminal else {
             throw CoreError.invalidInput(
                 "unsupported_kind", "Desktop sessions are not available on this server yet; start a terminal session.")
@@ -281,6 +284,36 @@ public actor SessionSupervisor: SessionService {
 
     /// Sessions in memory, for the metrics and the tests.
     public var liveCount: Int { self.live.count }
+
+    // MARK: Maintenance and usage
+
+    /// Refuses new sessions with `refusal` while a maintenance window of the sessions component runs;
+    /// `nil` lets them start again.
+    public func setMaintenanceRefusal(_ refusal: CoreError?) {
+        self.maintenanceRefusal = refusal
+    }
+
+    /// Closes every live session for maintenance through the normal closing path: the processes
+    /// end, the workspace is snapshotted and verified, then the session closes. Returns how many.
+    @discardableResult
+    public func closeAllForMaintenance() async -> Int {
+        let ids = self.live.keys.filter { !self.closing.contains($0) }
+        for id in ids {
+            await self.apply(id) { machine, now in machine.closeRequested(reason: .maintenance, at: now) }
+        }
+        if !ids.isEmpty { self.logger.notice("sessions closed for maintenance", metadata: ["sessions": "\(ids.count)"]) }
+        return ids.count
+    }
+
+    /// Live sessions per tenant (starting, connected or held; not those closing): the usage the
+    /// quiet-window planner learns from.
+    public func activeSessionsPerTenant() -> [Tenant.ID: Int] {
+        var counts: [Tenant.ID: Int] = [:]
+        for entry in self.live.values where [.starting, .connected, .held].contains(entry.machine.state) {
+            counts[entry.session.tenantID, default: 0] += 1
+        }
+        return counts
+    }
 
     // MARK: Carrying out actions
 

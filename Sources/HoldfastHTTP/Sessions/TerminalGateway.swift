@@ -16,6 +16,7 @@ import NIOWebSocket
 /// was last heard from.
 struct TerminalGateway {
     let sessions: any SessionService
+    let banners: SessionBanners
     let now: @Sendable () -> Date
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -120,7 +121,14 @@ struct TerminalGateway {
                 let heartbeat = self.sessions.heartbeat
                 var reported = Date.distantPast
                 var pinged = Date.distantPast
+                var bannersSent = -1
                 while !Task.isCancelled {
+                    // Maintenance banners: all of them whenever they change, and at once on attach.
+                    let banners = self.banners.current
+                    if banners.version != bannersSent {
+                        guard (try? await outbound.write(.text(Self.bannerMessage(banners.banners)))) != nil else { return }
+                        bannersSent = banners.version
+                    }
                     let last = traffic.lastTrafficAt
                     if last > reported {
                         await self.sessions.trafficReceived(attachment, at: last)
@@ -184,6 +192,20 @@ struct TerminalGateway {
 
     static func notice(_ fields: [String: String]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `{"type":"banners","banners":[{"id","text","startsAt","endsAt"}]}`: every maintenance notice
+    /// the session should show now (an empty list clears them); the page counts down to `startsAt`.
+    static func bannerMessage(_ banners: [SessionBanner]) -> String {
+        struct Message: Encodable {
+            var type = "banners"
+            var banners: [SessionBanner]
+        }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(Message(banners: banners))) ?? Data(#"{"type":"banners","banners":[]}"#.utf8)
         return String(decoding: data, as: UTF8.self)
     }
 

@@ -153,6 +153,8 @@
           showFinal("Session ended", "The shell in this session has exited. Your files are kept.");
         } else if (notice.type === "error" && notice.code !== "invalid_ticket") {
           showFinal("Cannot attach", notice.message);
+        } else if (notice.type === "banners") {
+          showBanners(notice.banners);
         }
         return;
       }
@@ -192,3 +194,28 @@
   term.focus();
   connect();
 })();
+
+// Maintenance banners pushed by the server over the session's control channel, with a countdown.
+let bannerTimer = null;
+function showBanners(banners) {
+  const bar = document.getElementById("banner");
+  if (bannerTimer) { clearInterval(bannerTimer); bannerTimer = null; }
+  if (!banners || banners.length === 0) { bar.hidden = true; bar.textContent = ""; return; }
+  const render = () => {
+    bar.textContent = "";
+    for (const banner of banners) {
+      const line = document.createElement("div");
+      line.className = "banner-line";
+      line.dataset.banner = banner.id;
+      const left = new Date(banner.startsAt).getTime() - Date.now();
+      const countdown = left > 0
+        ? ` Starts in ${Math.floor(left / 3600000)} h ${Math.floor((left % 3600000) / 60000)} min ${Math.floor((left % 60000) / 1000)} s.`
+        : " In progress.";
+      line.textContent = banner.text + countdown;
+      bar.appendChild(line);
+    }
+  };
+  render();
+  bar.hidden = false;
+  bannerTimer = setInterval(render, 1000);
+}
