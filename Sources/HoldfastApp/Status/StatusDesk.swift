@@ -167,13 +167,19 @@ public actor StatusDesk: StatusService {
             })
         let zone = try await self.repositories.settings.supportCalendar().timeZone
         self.banners.set(
-            current.filter { $0.components.contains(.sessions) && $0.startsAt.timeIntervalSince(now) <= Self.bannerLead }
-                .map { window in
-                    let notice: MaintenanceNotice = window.isUnderway(at: now) ? .started : .reminder1h
-                    return SessionBanner(
-                        id: window.id.description, text: MaintenanceNoticeText(notice, for: window, timeZone: zone).banner,
-                        startsAt: window.startsAt, endsAt: window.endsAt)
-                })
+            current.filter {
+                $0.state.isActive && $0.components.contains(.sessions) && $0.startsAt.timeIntervalSince(now) <= Self.bannerLead
+            }
+            .map { window in
+                let text: String
+                if window.isUnderway(at: now) {
+                    text = MaintenanceNoticeText(.started, for: window, timeZone: zone).banner
+                } else {
+                    let notice: MaintenanceNotice = window.startsAt.timeIntervalSince(now) <= 3600 ? .reminder1h : .reminder24h
+                    text = MaintenanceNoticeText(notice, for: window, timeZone: zone).banner + " " + MaintenanceNoticeText.sessionsPromise
+                }
+                return SessionBanner(id: window.id.description, text: text, startsAt: window.startsAt, endsAt: window.endsAt)
+            })
     }
 
     // MARK: Planner

@@ -60,7 +60,7 @@ public struct MaintenanceNoticeText: Sendable, Hashable {
     }
 
     /// What a window on `sessions` means for people, said wherever the window is announced (mail, banner, calendar).
-    static let sessionsPromise = "Live sessions will be saved and closed at the start; nothing is lost."
+    public static let sessionsPromise = "Live sessions will be saved and closed at the start; nothing is lost."
 
     /// Component names as a reader lists them: `sessions`, `portal and sessions`, `portal, sessions and storage`.
     static func list(_ components: Set<StatusComponent>) -> String {
