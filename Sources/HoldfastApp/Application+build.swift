@@ -85,6 +85,7 @@ public func buildServer(
             .set(Int64(1))
         let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
         let banners = SessionBanners()
+        let continuity = ContinuityDesk(repositories: repositories, configuration: configuration, now: now, logger: logger)
         let statusDesk = StatusDesk(
             repositories: repositories,
             sessions: .init(
@@ -104,6 +105,7 @@ public func buildServer(
                 workspaces: backups,
                 support: desk,
                 status: statusDesk,
+                continuity: continuity,
                 banners: banners,
                 vendorDirectory: configuration.resolvedVendorDirectory
             )
@@ -129,6 +131,7 @@ public func buildServer(
                     now: now, logger: logger),
                 BreachWarningService(desk: desk, interval: .seconds(60), logger: logger),
                 MaintenanceClock(desk: statusDesk, interval: .seconds(1), logger: logger),
+                PlanKeeper(desk: continuity, repositories: repositories, logger: logger),
                 UsageRecorder(
                     repositories: repositories, activeSessions: { await supervisor.activeSessionsPerTenant() }, now: now, logger: logger),
                 RetentionService(

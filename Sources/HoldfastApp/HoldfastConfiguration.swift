@@ -72,7 +72,7 @@ public struct HoldfastConfiguration: Sendable {
     /// The backup repositories' place as given, or the default under the data directory.
     public var resolvedBackupRepository: String { self.backups.repository ?? "local:" + self.absolute("backups") }
 
-    private func absolute(_ name: String) -> String {
+    func absolute(_ name: String) -> String {
         URL(fileURLWithPath: self.dataDirectory).appendingPathComponent(name).standardizedFileURL.path
     }
 

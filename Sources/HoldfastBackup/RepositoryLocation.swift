@@ -30,7 +30,7 @@ public enum RepositoryLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The restic repository of one tenant.
-    func repository(for tenant: Tenant.ID) -> String {
+    public func repository(for tenant: Tenant.ID) -> String {
         switch self {
         case .local(let directory): return "\(directory)/\(tenant)"
         case .s3(let url): return "\(url)/\(tenant)"

@@ -18,6 +18,7 @@ public struct HTTPDependencies: Sendable {
     public var workspaces: any WorkspaceService
     public var support: any SupportService
     public var status: any StatusService
+    public var continuity: any ContinuityService
     /// Maintenance banners for live terminal sessions.
     public var banners: SessionBanners
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
@@ -35,6 +36,7 @@ public struct HTTPDependencies: Sendable {
         workspaces: any WorkspaceService,
         support: any SupportService,
         status: any StatusService,
+        continuity: any ContinuityService,
         banners: SessionBanners,
         vendorDirectory: String? = nil
     ) {
@@ -49,6 +51,7 @@ public struct HTTPDependencies: Sendable {
         self.workspaces = workspaces
         self.support = support
         self.status = status
+        self.continuity = continuity
         self.banners = banners
         self.vendorDirectory = vendorDirectory
     }
@@ -103,6 +106,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     TicketRoutes(support: dependencies.support).add(to: api)
     SuggestionRoutes(support: dependencies.support).add(to: api)
     StatusRoutes(status: dependencies.status).add(to: api)
+    ContinuityRoutes(continuity: dependencies.continuity).add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     let pages = PageRenderer(templates: templates, repositories: dependencies.repositories)

@@ -8,7 +8,7 @@ import HoldfastStore
 struct Holdfast: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Cloud workspaces that survive a dropped connection, with the support desk around them.",
-        subcommands: [Serve.self, Migrate.self, Admin.self, MailGateCommand.self]
+        subcommands: [Serve.self, Migrate.self, Admin.self, MailGateCommand.self, PlanCommand.self, DrillCommand.self]
     )
 }
 

@@ -42,6 +42,8 @@ struct OperationsTests {
                     repositories: repositories, sessions: .init(refuseNewSessions: { _ in }, closeAllForMaintenance: { 0 }),
                     banners: SessionBanners(), baseURL: URL(string: "http://holdfast.test")!, now: { Date() }, logger: Logger(label: "test")
                 ),
+                continuity: ContinuityDesk(
+                    repositories: repositories, configuration: HoldfastConfiguration(), now: { Date() }, logger: Logger(label: "test")),
                 banners: SessionBanners()
             )
         )

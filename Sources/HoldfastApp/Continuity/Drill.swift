@@ -1,0 +1,68 @@
+import Foundation
+import HoldfastBackup
+import HoldfastCore
+import Logging
+
+/// `holdfast drill`: restores a tenant's newest snapshots into scratch space, verifies them, and
+/// records the time it took as the recovery time the plans then show.
+public struct Drill: Sendable {
+    let desk: ContinuityDesk
+    let driver: ResticBackupDriver
+    let repositories: Repositories
+    let scratchDirectory: String
+    let logger: Logger
+
+    public init(
+        configuration: HoldfastConfiguration, repositories: Repositories, now: @escaping @Sendable () -> Date, logger: Logger
+    ) throws {
+        self.desk = ContinuityDesk(repositories: repositories, configuration: configuration, now: now, logger: logger)
+        self.driver = try resticDriver(configuration, logger: logger)
+        self.repositories = repositories
+        self.scratchDirectory = configuration.absolute("drills")
+        self.logger = logger
+    }
+
+    /// Runs the drill; `progress` hears one line per step. The scratch space is removed afterwards,
+    /// whatever happened; the result is recorded even when the drill failed.
+    public func run(tenantSlug: String, progress: @Sendable (String) -> Void) async throws -> DrillResult {
+        guard let tenant = try await self.repositories.tenants.find(slug: tenantSlug) else {
+            throw CoreError.notFound("There is no tenant '\(tenantSlug)'.")
+        }
+        let id = DrillResult.ID()
+        let scratch = self.scratchDirectory + "/\(id)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let startedAt = Date()
+        var expected: [String: FileFingerprint] = [:]
+        var restored: [String: FileFingerprint] = [:]
+        var snapshots = 0
+        for user in try await self.repositories.users.list(tenantID: tenant.id) {
+            guard let restore = try await self.driver.drillRestore(tenant: tenant.id, user: user.id, into: scratch + "/\(user.id)") else {
+                continue
+            }
+            snapshots += 1
+            progress("restored snapshot \(restore.snapshot.shortID) of \(user.email): \(restore.restored.count) files")
+            for (path, print) in restore.expected { expected["\(user.id)/\(path)"] = print }
+            for (path, print) in restore.restored { restored["\(user.id)/\(path)"] = print }
+        }
+        var checkPassed = true
+        if snapshots > 0 {
+            progress("checking the repository (restic check)")
+            do {
+                try await self.driver.check(tenant: tenant.id)
+            } catch let error as CoreError {
+                checkPassed = false
+                progress("restic check failed: \(error.message)")
+            }
+        }
+        let finishedAt = Date()
+        let verification = DrillVerifier.verify(expected: expected, restored: restored, repositoryCheckPassed: checkPassed)
+        let result = DrillResult.measured(
+            id: id, tenantSlug: tenant.slug, startedAt: startedAt, finishedAt: finishedAt, rtoTargetSeconds: ContinuityDesk.rtoTarget,
+            snapshotsRestored: snapshots, verification: verification)
+        try await self.desk.record(result, for: tenant)
+        self.logger.info(
+            "drill recorded", metadata: ["tenant": "\(tenant.slug)", "passed": "\(result.passed)", "rto": "\(result.rtoSeconds)"])
+        return result
+    }
+}
