@@ -114,7 +114,8 @@ public actor StatusDesk: StatusService {
         try Self.requireOperator(caller)
         let now = self.now()
         let (machine, actions) = try MaintenanceStateMachine.schedule(
-            title: title, details: details, startsAt: startsAt, endsAt: endsAt, components: components,
+            title: title, details: details, startsAt: Self.wholeSeconds(startsAt), endsAt: Self.wholeSeconds(endsAt),
+            components: components,
             others: try await self.activeWindows(), at: now)
         try await self.save(machine.window, actions: actions, at: now)
         self.logger.notice(
@@ -127,7 +128,8 @@ public actor StatusDesk: StatusService {
         try Self.requireOperator(caller)
         var machine = MaintenanceStateMachine(window: try await self.window(id))
         let now = self.now()
-        let actions = try machine.reschedule(startsAt: startsAt, endsAt: endsAt, others: try await self.activeWindows(), at: now)
+        let actions = try machine.reschedule(
+            startsAt: Self.wholeSeconds(startsAt), endsAt: Self.wholeSeconds(endsAt), others: try await self.activeWindows(), at: now)
         try await self.save(machine.window, actions: actions, at: now)
         return machine.window
     }
@@ -260,6 +262,11 @@ public actor StatusDesk: StatusService {
             }
         }
         return mails
+    }
+
+    /// Window times in whole seconds: iCalendar has no finer unit, and the feeds must agree with the API.
+    static func wholeSeconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
     }
 
     static func requireTeam(_ caller: User) throws {

@@ -121,7 +121,7 @@ struct TerminalGateway {
                 let heartbeat = self.sessions.heartbeat
                 var reported = Date.distantPast
                 var pinged = Date.distantPast
-                var bannersSent = -1
+                var bannersSent = 0  // version 0: no banner was ever set
                 while !Task.isCancelled {
                     // Maintenance banners: all of them whenever they change, and at once on attach.
                     let banners = self.banners.current
