@@ -83,4 +83,36 @@ struct SupportCalendarAPITests {
             expectError(try await client.send(.get, "/api/v1/support/calendar"), .unauthorized)
         }
     }
+
+    @Test func holidaysComeInFromAnICalFeedAndABrokenFeedChangesNothing() async throws {
+        try await TestServer.run { server, client in
+            let tenants = try await TwoTenants.make(server, client)
+            let feed = [
+                "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//UK Gov//Bank Holidays//EN",
+                "BEGIN:VEVENT", "UID:xmas@gov.uk", "DTSTART;VALUE=DATE:20261225", "DTEND;VALUE=DATE:20261226", "SUMMARY:Christmas Day",
+                "END:VEVENT", "BEGIN:VEVENT", "UID:boxing@gov.uk", "DTSTART;VALUE=DATE:20261228", "SUMMARY:Boxing Day (substitute)",
+                "END:VEVENT", "END:VCALENDAR", "",
+            ].joined(separator: "\r\n")
+            let asJSON = try await client.send(.post, "/api/v1/support/calendar/holidays", token: tenants.operatorToken, raw: feed)
+            #expect(asJSON.status == .unsupportedMediaType)
+            let byMember = try await client.send(
+                .post, "/api/v1/support/calendar/holidays", token: tenants.acmeAdmin, raw: feed, contentType: "text/calendar")
+            #expect(byMember.status == .forbidden)
+            let imported = try await client.send(
+                .post, "/api/v1/support/calendar/holidays", token: tenants.operatorToken, raw: feed, contentType: "text/calendar")
+            #expect(imported.status == .ok, "\(String(buffer: imported.body))")
+            #expect(JSON(imported.body)["holidays"].array.map(\.string) == ["2026-12-25", "2026-12-28"])
+            // Thursday 24 December 16:00 London: 1 h, then Friday 25 and Monday 28 are holidays: Tuesday 12:00.
+            let promise = try await client.send(.get, "/api/v1/support/promise?at=2026-12-24T16:00:00Z&kind=bug")
+            #expect(JSON(promise.body)["firstResponseDueAt"].string == "2026-12-29T12:00:00.000Z")
+
+            let broken = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:2026-13-45\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            let refused = try await client.send(
+                .post, "/api/v1/support/calendar/holidays", token: tenants.operatorToken, raw: broken, contentType: "text/calendar")
+            #expect(refused.status == .unprocessableContent)
+            #expect(JSON(refused.body)["error"]["code"].string == "invalid_ical")
+            let read = try await client.send(.get, "/api/v1/support/calendar", token: tenants.operatorToken)
+            #expect(JSON(read.body)["holidays"].array.map(\.string) == ["2026-12-25", "2026-12-28"])
+        }
+    }
 }

@@ -12,6 +12,7 @@ struct SupportRoutes {
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("support/calendar", use: self.calendar)
         group.put("support/calendar", use: self.replaceCalendar)
+        group.post("support/calendar/holidays", use: self.importHolidays)
         group.get("support/promise", use: self.promise)
     }
 
@@ -30,6 +31,36 @@ struct SupportRoutes {
         let document = String(decoding: try JSONEncoder().encode(calendar), as: UTF8.self)
         try await self.repositories.settings.set(document, for: SettingKey.supportCalendar, at: self.now())
         context.logger.info("support calendar changed", metadata: ["user.id": "\(user.id)", "timeZone": "\(calendar.timeZone.identifier)"])
+        return CalendarDTO(calendar: calendar)
+    }
+
+    /// Adds the dates of an iCalendar feed (a published public-holiday calendar, as
+    /// `Content-Type: text/calendar`) to the holidays (operators). Nothing changes when the feed
+    /// cannot be read.
+    @Sendable func importHolidays(_ request: Request, context: AppRequestContext) async throws -> CalendarDTO {
+        let user = try context.requireUser()
+        guard user.role == .operator else {
+            throw CoreError.forbidden("Only operators change the support calendar.")
+        }
+        guard request.headers[.contentType]?.lowercased().hasPrefix("text/calendar") == true else {
+            throw APIError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                message: "Send the iCalendar feed with 'Content-Type: text/calendar'.")
+        }
+        let body = try await request.body.collect(upTo: 2 << 20)
+        guard let feed = body.getString(at: body.readerIndex, length: body.readableBytes), feed.contains("BEGIN:VCALENDAR") else {
+            throw CoreError.invalidInput("invalid_ical", "The body is not an iCalendar feed (no BEGIN:VCALENDAR); send the .ics file.")
+        }
+        let current = try await self.repositories.settings.supportCalendar()
+        let dates = try ICalHolidayImport.holidays(fromFeed: feed, timeZone: current.timeZone)
+        guard !dates.isEmpty else {
+            throw CoreError.invalidInput("invalid_ical", "The feed holds no events, so there are no holidays to add.")
+        }
+        let calendar = try BusinessCalendar(
+            timeZone: current.timeZone.identifier, weeklyHours: current.weeklyHours, holidays: current.holidays.union(dates))
+        let document = String(decoding: try JSONEncoder().encode(calendar), as: UTF8.self)
+        try await self.repositories.settings.set(document, for: SettingKey.supportCalendar, at: self.now())
+        context.logger.info("holidays imported", metadata: ["user.id": "\(user.id)", "dates": "\(dates.count)"])
         return CalendarDTO(calendar: calendar)
     }
 
