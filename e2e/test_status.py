@@ -186,6 +186,11 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
                                json=[{"name": "Bo", "role": "IT"}], timeout=10)
     assert unreachable.status_code == 422 and unreachable.json()["error"]["code"] == "troubleshooter_unreachable"
 
+    server.cli("admin", "create-tenant", "--name", "Empty", "--slug", "empty")
+    nothing = server.cli("drill", "--tenant", "empty", check=False)
+    assert nothing.returncode == 1 and "no snapshots yet" in nothing.stderr, nothing.stderr
+    assert operator.get(f"{server.url}/api/v1/tenants/empty/drills", timeout=10).json()["items"] == []
+
     drill = server.cli("drill", "--tenant", "acme")
     assert "drill passed" in drill.stdout, drill.stdout
     plan = operator.get(f"{server.url}/api/v1/tenants/acme/plans/disaster-recovery", timeout=10).json()

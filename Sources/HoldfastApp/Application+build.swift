@@ -132,6 +132,9 @@ public func buildServer(
                 BreachWarningService(desk: desk, interval: .seconds(60), logger: logger),
                 MaintenanceClock(desk: statusDesk, interval: .seconds(1), logger: logger),
                 PlanKeeper(desk: continuity, repositories: repositories, logger: logger),
+                DrillScheduler(
+                    drill: try Drill(configuration: configuration, repositories: repositories, now: now, logger: logger),
+                    repositories: repositories, interval: configuration.backups.drillInterval, now: now, logger: logger),
                 UsageRecorder(
                     repositories: repositories, activeSessions: { await supervisor.activeSessionsPerTenant() }, now: now, logger: logger),
                 RetentionService(

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastCore
 import HoldfastHTTP
 import HoldfastStore
 
@@ -36,6 +37,9 @@ public struct HoldfastConfiguration: Sendable {
         public var commandTimeout: TimeInterval = 10 * 60
         /// How often the retention policies are applied.
         public var retentionInterval: TimeInterval = 60 * 60
+        /// A tenant whose latest recovery drill is older than this gets one (`holdfast drill` in
+        /// the server); 0 turns scheduled drills off. The plans name it as the test schedule.
+        public var drillInterval: TimeInterval = TimeInterval(PlanInputs.defaultDrillIntervalDays) * 86_400
 
         public init() {}
     }

@@ -38,6 +38,11 @@ struct Serve: AsyncParsableCommand {
     var smtp: String?
 
     @Option(
+        name: .customLong("drill-interval"),
+        help: "Run a recovery drill for a tenant whose last drill is older than this (0 turns scheduled drills off).")
+    var drillInterval = "90d"
+
+    @Option(
         name: .customLong("public-url"),
         help: "The address users reach the service at, e.g. https://holdfast.example.com (links in feeds and plans; calendar ids).")
     var publicURL: String?
@@ -63,6 +68,7 @@ struct Serve: AsyncParsableCommand {
         configuration.backups.repository = self.backupRepository
         configuration.smtp = self.smtp
         configuration.publicURL = self.publicURL
+        configuration.backups.drillInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.drillInterval) })
         configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
         configuration.backups.commandTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.backupTimeout) })
         guard configuration.backups.snapshotInterval >= 10, configuration.backups.commandTimeout >= 5 else {

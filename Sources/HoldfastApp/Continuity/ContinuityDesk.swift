@@ -46,6 +46,8 @@ public struct ContinuityDesk: ContinuityService {
             troubleshooters: try await self.repositories.continuity.troubleshooters(tenantID: tenant.id),
             snapshotIntervalSeconds: Int(self.configuration.backups.snapshotInterval), rtoTargetSeconds: Self.rtoTarget,
             latestDrill: try await self.repositories.continuity.drills(tenantID: tenant.id, limit: 1).first,
+            drillIntervalDays: self.configuration.backups.drillInterval > 0
+                ? max(1, Int(self.configuration.backups.drillInterval / 86_400)) : PlanInputs.defaultDrillIntervalDays,
             deployment: PlanInputs.Deployment(
                 dataDirectory: dataDirectory, database: database, serverBackupLocation: server, backupRepository: tenantRepository,
                 passwordFile: self.configuration.secretsDirectory + "/\(tenant.id).password",

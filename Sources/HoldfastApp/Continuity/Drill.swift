@@ -2,6 +2,7 @@ import Foundation
 import HoldfastBackup
 import HoldfastCore
 import Logging
+import ServiceLifecycle
 
 /// `holdfast drill`: restores a tenant's newest snapshots into scratch space, verifies them, and
 /// records the time it took as the recovery time the plans then show.
@@ -45,15 +46,19 @@ public struct Drill: Sendable {
             for (path, print) in restore.expected { expected["\(user.id)/\(path)"] = print }
             for (path, print) in restore.restored { restored["\(user.id)/\(path)"] = print }
         }
+        guard snapshots > 0 else {
+            // Nothing recorded: a drill of nothing proves nothing, and must not show as a failure.
+            throw CoreError.conflict(
+                "nothing_to_drill",
+                "\(tenant.slug) has no snapshots yet, so there is nothing to restore; run the drill after its first backup.")
+        }
         var checkPassed = true
-        if snapshots > 0 {
-            progress("checking the repository (restic check)")
-            do {
-                try await self.driver.check(tenant: tenant.id)
-            } catch let error as CoreError {
-                checkPassed = false
-                progress("restic check failed: \(error.message)")
-            }
+        progress("checking the repository (restic check)")
+        do {
+            try await self.driver.check(tenant: tenant.id)
+        } catch let error as CoreError {
+            checkPassed = false
+            progress("restic check failed: \(error.message)")
         }
         let finishedAt = Date()
         let verification = DrillVerifier.verify(expected: expected, restored: restored, repositoryCheckPassed: checkPassed)
@@ -64,5 +69,43 @@ public struct Drill: Sendable {
         self.logger.info(
             "drill recorded", metadata: ["tenant": "\(tenant.slug)", "passed": "\(result.passed)", "rto": "\(result.rtoSeconds)"])
         return result
+    }
+}
+
+/// Runs a recovery drill for every tenant whose latest drill is older than the drill interval
+/// (and that has snapshots to drill), one tenant at a time, checking every hour.
+struct DrillScheduler: Service {
+    let drill: Drill
+    let repositories: Repositories
+    let interval: TimeInterval
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    func run() async throws {
+        guard self.interval > 0 else { return }
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+            guard !Task.isShuttingDownGracefully else { return }
+            await self.drillDueTenants()
+        }
+    }
+
+    func drillDueTenants() async {
+        do {
+            for tenant in try await self.repositories.tenants.list() {
+                let latest = try await self.repositories.continuity.drills(tenantID: tenant.id, limit: 1).first
+                if let latest, self.now().timeIntervalSince(latest.finishedAt) < self.interval { continue }
+                do {
+                    let result = try await self.drill.run(tenantSlug: tenant.slug) { _ in }
+                    self.logger.notice("scheduled drill finished", metadata: ["tenant": "\(tenant.slug)", "passed": "\(result.passed)"])
+                } catch let error as CoreError where error.code == "nothing_to_drill" {
+                    continue
+                } catch {
+                    self.logger.warning("scheduled drill failed to run", metadata: ["tenant": "\(tenant.slug)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            self.logger.warning("could not list tenants for scheduled drills", metadata: ["error": "\(error)"])
+        }
     }
 }
