@@ -166,7 +166,17 @@ def test_a_sessions_window_bans_then_closes_live_sessions_with_their_files_saved
     term.close()
 
 
-def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_a_drill(server: Server):
+@pytest.fixture
+def server_with_2m_snapshots(binary, data_dir):
+    from conftest import start_server
+
+    running = start_server(binary, data_dir, extra=("--snapshot-interval", "2m"))
+    yield running
+    running.stop()
+
+
+def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_a_drill(server_with_2m_snapshots: Server):
+    server = server_with_2m_snapshots
     ann = member(server)
     session_id = start_session(server, ann)
     term = Terminal.open(ann, server.url, session_id)
@@ -178,6 +188,7 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
     operator = server.operator()
     plan = operator.get(f"{server.url}/api/v1/tenants/acme/plans/disaster-recovery", timeout=10).json()
     assert plan["version"] == 1 and plan["lastDrill"] is None and plan["troubleshooters"] == []
+    assert plan["rpoSeconds"] == 120  # the server's snapshot interval
     people = [{"name": "Ann Lee", "role": "On-call operator", "email": "ann@acme.test", "phone": "+44 20 7946 0000"}]
     assert operator.put(f"{server.url}/api/v1/tenants/acme/troubleshooters", json=people, timeout=10).status_code == 200
     plan = operator.get(f"{server.url}/api/v1/tenants/acme/plans/disaster-recovery", timeout=10).json()
@@ -201,6 +212,9 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
     assert plan["rtoSeconds"] == plan["lastDrill"]["rtoSeconds"]
     markdown = server.cli("plan", "render", "--tenant", "acme", "--plan", "business-continuity").stdout
     assert "Business Continuity Plan" in markdown and "Ann Lee" in markdown
+    # The commands described the server as it runs (2-minute snapshots), not their own defaults.
+    plan = operator.get(f"{server.url}/api/v1/tenants/acme/plans/disaster-recovery", timeout=10).json()
+    assert plan["version"] == 3 and plan["rpoSeconds"] == 120
     report = operator.get(f"{server.url}/api/v1/tenants/acme/report", timeout=10).json()
     assert report["lastDrill"]["passed"] is True
 

@@ -84,6 +84,7 @@ public func buildServer(
         metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
             .set(Int64(1))
         let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
+        try await DeploymentRecord(configuration).save(in: repositories.settings, at: now())
         let banners = SessionBanners()
         let continuity = ContinuityDesk(repositories: repositories, configuration: configuration, now: now, logger: logger)
         let statusDesk = StatusDesk(

@@ -17,26 +17,19 @@ struct PlanCommand: AsyncParsableCommand {
         @Option(help: "Slug of the tenant.") var tenant: String
         @Option(help: "disaster-recovery or business-continuity.") var plan: String
         @Option(help: "markdown, html or json.") var format = "markdown"
-        @Option(help: "The server's snapshot interval, which the plan's RPO comes from (as `serve --snapshot-interval`).")
-        var snapshotInterval = "5m"
-        @Option(name: .customLong("backup-repository"), help: "The server's --backup-repository, for the recovery commands.")
-        var backupRepository: String?
-        @Option(name: .customLong("public-url"), help: "The server's --public-url.") var publicURL: String?
 
         func run() async throws {
             let kind = try Console.parse { try ContinuityPlan.Kind(validating: self.plan) }
             guard ["markdown", "html", "json"].contains(self.format) else {
                 throw ValidationFailure(message: "--format must be markdown, html or json.")
             }
-            var configuration = try self.store.configuration()
-            configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
-            configuration.backups.repository = self.backupRepository
-            configuration.publicURL = self.publicURL
+            let configuration = try self.store.configuration()
             let logger = Console.logger(level: self.store.logLevel)
             let text = try await Console.run {
                 try await withOpenStore(configuration, logger: logger) { accounts, _ in
-                    let desk = ContinuityDesk(
-                        repositories: accounts.repositories, configuration: configuration, now: { Date() }, logger: logger)
+                    // Described as the server runs it (recorded at its start), whatever this command's defaults.
+                    let served = try await DeploymentRecord.serverConfiguration(configuration, settings: accounts.repositories.settings)
+                    let desk = ContinuityDesk(repositories: accounts.repositories, configuration: served, now: { Date() }, logger: logger)
                     guard let tenant = try await accounts.repositories.tenants.find(slug: self.tenant) else {
                         throw CoreError.notFound("There is no tenant '\(self.tenant)'.")
                     }
@@ -69,18 +62,14 @@ struct DrillCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Option(help: "Slug of the tenant.") var tenant: String
-    @Option(name: .customLong("backup-repository"), help: "The server's --backup-repository (default: local:DATA-DIR/backups).")
-    var backupRepository: String?
-    @Option(help: "The server's snapshot interval (for the plan's RPO).") var snapshotInterval = "5m"
-
     func run() async throws {
-        var configuration = try self.store.configuration()
-        configuration.backups.repository = self.backupRepository
-        configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
+        let configuration = try self.store.configuration()
         let logger = Console.logger(level: self.store.logLevel)
         let result = try await Console.run {
             try await withOpenStore(configuration, logger: logger) { accounts, _ in
-                let drill = try Drill(configuration: configuration, repositories: accounts.repositories, now: { Date() }, logger: logger)
+                // The repository and settings of the server that runs on this data (recorded at its start).
+                let served = try await DeploymentRecord.serverConfiguration(configuration, settings: accounts.repositories.settings)
+                let drill = try Drill(configuration: served, repositories: accounts.repositories, now: { Date() }, logger: logger)
                 return try await drill.run(tenantSlug: self.tenant) { line in Console.say(line) }
             }
         }

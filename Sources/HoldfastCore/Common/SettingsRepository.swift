@@ -14,6 +14,9 @@ public protocol SettingsRepository: Sendable {
 public enum SettingKey {
     /// The support team's `BusinessCalendar`, as `GET /api/v1/support/calendar` shows it.
     public static let supportCalendar = "support.calendar"
+    /// How the running server is configured, as far as the continuity plans and `holdfast drill`
+    /// need to know: written by `holdfast serve` at start, read by the other commands.
+    public static let deployment = "server.deployment"
 }
 
 extension SettingsRepository {
