@@ -217,6 +217,9 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
     assert plan["version"] == 3 and plan["rpoSeconds"] == 120
     report = operator.get(f"{server.url}/api/v1/tenants/acme/report", timeout=10).json()
     assert report["lastDrill"]["passed"] is True
+    assert report["recovery"]["rpoTargetSeconds"] == 120
+    page = operator.get(f"{server.url}/admin/report", params={"tenant": "acme"}, timeout=10)
+    assert page.status_code == 200 and "Promises kept: acme" in page.text and "passed on" in page.text
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     .add(to: api)
     TenantRoutes(
         authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now,
-        sessions: dependencies.sessions
+        sessions: dependencies.sessions, continuity: dependencies.continuity
     )
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
@@ -116,6 +116,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     )
     .add(to: router)
     StatusPages(pages: pages, status: dependencies.status, now: dependencies.now).add(to: router)
+    ContinuityPages(pages: pages, continuity: dependencies.continuity).add(to: router)
     PortalRoutes(
         pages: pages, repositories: dependencies.repositories, sessions: dependencies.sessions, workspaces: dependencies.workspaces
     )

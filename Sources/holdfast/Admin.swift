@@ -36,7 +36,16 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             let tenant = try await Console.run {
                 try await withAccounts(self.store) { accounts, _ in
-                    try await accounts.createTenant(name: self.name, slug: self.slug, timeZone: self.timeZone)
+                    let tenant = try await accounts.createTenant(name: self.name, slug: self.slug, timeZone: self.timeZone)
+                    // Its continuity plans, as the server on this data describes the deployment.
+                    let configuration = try await DeploymentRecord.serverConfiguration(
+                        try self.store.configuration(), settings: accounts.repositories.settings)
+                    await ContinuityDesk(
+                        repositories: accounts.repositories, configuration: configuration, now: { Date() },
+                        logger: Console.logger(level: self.store.logLevel)
+                    )
+                    .tenantCreated(tenant)
+                    return tenant
                 }
             }
             Console.say("created tenant \(tenant.slug) (\(tenant.id))")

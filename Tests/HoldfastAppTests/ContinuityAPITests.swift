@@ -73,6 +73,12 @@ struct ContinuityAPITests {
             let report = try await client.send(.get, "/api/v1/tenants/acme/report", token: tenants.acmeAdmin)
             #expect(report.status == .ok)
             #expect(JSON(report.body)["recovery"]["rpoTargetSeconds"].value as? Int == 300)
+            let page = try await client.send(.get, "/admin/report", token: tenants.acmeAdmin)
+            #expect(page.status == .ok)
+            #expect(String(buffer: page.body).contains("Promises kept: acme"))
+            let foreign = try await client.send(.get, "/admin/report?tenant=acme", token: tenants.globexAdmin)
+            #expect(foreign.status == .notFound || foreign.status == .forbidden)
+            #expect(!String(buffer: foreign.body).contains("Promises kept"))
         }
     }
 

@@ -139,6 +139,14 @@ public struct ContinuityDesk: ContinuityService {
         return try await self.repositories.continuity.drills(tenantID: tenant.id, limit: 50)
     }
 
+    public func tenantCreated(_ tenant: Tenant) async {
+        do {
+            try await self.ensureCurrent(tenant)
+        } catch {
+            self.logger.warning("could not generate the new tenant's plans; the plan keeper retries", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Records a drill's result and brings the plans up to date with it.
     public func record(_ drill: DrillResult, for tenant: Tenant) async throws {
         try await self.repositories.continuity.record(drill, tenantID: tenant.id)

@@ -9,6 +9,7 @@ struct TenantRoutes {
     let repositories: Repositories
     let now: @Sendable () -> Date
     let sessions: any SessionService
+    let continuity: any ContinuityService
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("tenants", use: self.listTenants)
@@ -39,6 +40,8 @@ struct TenantRoutes {
         let tenant = try Tenant.validated(name: body.name, slug: body.slug, timeZone: body.timeZone, createdAt: self.now())
         try await self.repositories.tenants.create(tenant)
         context.logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "tenant.slug": "\(tenant.slug)"])
+        // The plans are made at sign-up (a failure is logged; the plan keeper retries within a minute).
+        await self.continuity.tenantCreated(tenant)
         return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.slug)"], response: TenantDTO(tenant))
     }
 

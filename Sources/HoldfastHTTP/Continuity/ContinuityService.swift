@@ -18,6 +18,8 @@ public protocol ContinuityService: Sendable {
     func drills(tenantSlug: String, by caller: User) async throws -> [DrillResult]
     /// How the promises made to the tenant were kept.
     func report(tenantSlug: String, by caller: User) async throws -> PromiseReport
+    /// A tenant was just created: its plans are generated now (version 1).
+    func tenantCreated(_ tenant: Tenant) async
 }
 
 /// One page on how the promises made to a tenant were kept.

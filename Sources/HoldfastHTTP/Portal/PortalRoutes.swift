@@ -118,6 +118,7 @@ struct PageChrome {
         var email: String
         var role: String
         var tenantName: String
+        var tenantSlug: String?
         var canAdminister: Bool
         var isTeam: Bool
 
@@ -126,6 +127,7 @@ struct PageChrome {
             self.email = user.email
             self.role = user.role.rawValue
             self.tenantName = tenant?.name ?? ""
+            self.tenantSlug = tenant?.slug
             self.canAdminister = user.role == .operator || user.role == .tenantAdmin
             self.isTeam = AccessPolicy.isSupportTeam(user)
         }
