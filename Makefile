@@ -57,8 +57,9 @@ clean:
 	rm -rf .build e2e/artifacts
 
 # Benchmarks (bench/README.md): builds the release binaries in .build-release (nice'd), then
-# runs resume latency, start latency and held-session capacity at normal priority; the figures
-# are printed and saved in bench/results/. Takes about 6 minutes after the build.
+# runs resume latency, start latency, held-session capacity, backups, RPO under churn, ticket
+# lists under wrk and SLA due dates at normal priority; the figures are printed and saved in
+# bench/results/. Needs wrk for the ticket lists.
 .PHONY: bench
 bench: setup-test
 	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast
@@ -68,3 +69,5 @@ bench: setup-test
 	.build-release/release/HoldfastBench --output bench/results/capacity.json
 	$(VENV)/bin/python bench/backup_bench.py
 	$(VENV)/bin/python bench/rpo_churn.py
+	$(VENV)/bin/python bench/ticket_bench.py
+	$(VENV)/bin/python bench/sla_bench.py

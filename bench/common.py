@@ -55,14 +55,19 @@ def rss_mib(pid: int) -> dict:
 
 
 class Server:
-    """`holdfast serve` on a fresh data directory, with a member of one tenant signed in."""
+    """`holdfast serve` on a fresh data directory, with a member of one tenant signed in.
 
-    def __init__(self, heartbeat: str = "1s", grace: str = "30m", extra: tuple[str, ...] = ()):
+    `data_dir` serves a directory prepared beforehand instead (it is removed by `cleanup` all the
+    same); `member=False` skips the tenant and member (`self.http` is then not signed in).
+    """
+
+    def __init__(self, heartbeat: str = "1s", grace: str = "30m", extra: tuple[str, ...] = (),
+                 data_dir: Path | None = None, member: bool = True):
         if not BINARY.exists():
             raise SystemExit(f"{BINARY} is missing; build it with `make bench` or "
                              "`swift build -c release --scratch-path .build-release --product holdfast`")
         # A short path: tmux socket paths must fit in a sockaddr_un.
-        self.data_dir = Path(tempfile.mkdtemp(prefix="hfb-", dir="/tmp"))
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="hfb-", dir="/tmp"))
         self.output: list[str] = []
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--port", "0",
@@ -71,15 +76,31 @@ class Server:
         )
         self.url = self._wait_for_address()
         threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True).start()
-        self.cli("admin", "create-tenant", "--name", "Bench", "--slug", "bench")
-        self.cli("admin", "create-user", "--tenant", "bench", "--email", "member@bench.test",
-                 "--password", PASSWORD, "--role", "member")
-        login = requests.post(f"{self.url}/api/v1/auth/login",
-                              json={"email": "member@bench.test", "password": PASSWORD}, timeout=30)
-        login.raise_for_status()
         self.http = requests.Session()
-        self.http.headers["Authorization"] = "Bearer " + login.json()["token"]
         self.session_ids: list[str] = []
+        if member:
+            self.cli("admin", "create-tenant", "--name", "Bench", "--slug", "bench")
+            self.cli("admin", "create-user", "--tenant", "bench", "--email", "member@bench.test",
+                     "--password", PASSWORD, "--role", "member")
+            self.http.headers["Authorization"] = "Bearer " + self.login("member@bench.test", PASSWORD)
+
+    def login(self, email: str, password: str) -> str:
+        """Signs in through the API; returns the token (a bearer token, and the portal's session cookie)."""
+        response = requests.post(f"{self.url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def first_operator(self, timeout: float = 10) -> tuple[str, str]:
+        """The e-mail and password `serve` prints after `listening on` when it creates the first operator."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = "".join(self.output)
+            email = re.search(r"e-mail:\s+(\S+)", text)
+            password = re.search(r"password:\s+(\S+)", text)
+            if email and password:
+                return email.group(1), password.group(1)
+            time.sleep(0.05)
+        raise RuntimeError("holdfast serve printed no first operator (was the store used before?)")
 
     def _wait_for_address(self) -> str:
         deadline = time.monotonic() + 60

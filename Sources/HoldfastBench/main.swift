@@ -11,6 +11,9 @@
 //     .build-release/release/HoldfastBench [--sessions 10000] [--tenants 20]
 //         [--grace-min 60] [--grace-max 180] [--concurrency 1] [--tick-interval 0.5] [--output bench/results/capacity.json]
 //
+// Other modes, each in its own file: `backup` (BackupBenchmark.swift), `seed-tickets`
+// (TicketSeeding.swift) and `sla` (SLABenchmark.swift).
+//
 // Reported: the process's RSS (VmRSS sampled every tick, and VmHWM), the lateness of every
 // expiry (target: all within 1 s), the tick durations, and the total run time.
 
@@ -22,14 +25,22 @@ import HoldfastTestSupport
 import Logging
 import Synchronization
 
-if CommandLine.arguments.dropFirst().first == "backup" {
+/// Runs one mode of the benchmark (`HoldfastBench backup …`) and exits with its outcome.
+func runMode(_ name: String, _ body: (ArraySlice<String>) async throws -> Void) async -> Never {
     do {
-        try await runBackupBenchmark(BackupBenchmarkOptions.parse(CommandLine.arguments.dropFirst(2)))
+        try await body(CommandLine.arguments.dropFirst(2))
         exit(0)
     } catch {
-        FileHandle.standardError.write(Data("HoldfastBench backup failed: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("HoldfastBench \(name) failed: \(error)\n".utf8))
         exit(1)
     }
+}
+
+switch CommandLine.arguments.dropFirst().first {
+case "backup": await runMode("backup") { try await runBackupBenchmark(BackupBenchmarkOptions.parse($0)) }
+case "seed-tickets": await runMode("seed-tickets") { try await runTicketSeeding(TicketSeedingOptions.parse($0)) }
+case "sla": await runMode("sla") { try runSLABenchmark(SLABenchmarkOptions.parse($0)) }
+default: break
 }
 
 struct Options {
