@@ -521,13 +521,18 @@ extension SQLRow {
     }
 }
 
+/// One encoder and decoder for the JSON columns: their options never change after this, and
+/// making one per row was a tenth of a ticket list's cost.
+private let columnEncoder = JSONEncoder()
+private let columnDecoder = JSONDecoder()
+
 func jsonText(_ value: some Encodable) throws -> String {
-    String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    String(decoding: try columnEncoder.encode(value), as: UTF8.self)
 }
 
 func decodeJSON<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
     do {
-        return try JSONDecoder().decode(type, from: Data(text.utf8))
+        return try columnDecoder.decode(type, from: Data(text.utf8))
     } catch {
         throw StoreError(code: "corrupt_row", message: "A stored JSON column cannot be read as \(Value.self).", cause: error)
     }
