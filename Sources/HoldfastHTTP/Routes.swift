@@ -115,7 +115,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         now: dependencies.now
     )
     .add(to: router)
-    StatusPages(pages: pages, status: dependencies.status, now: dependencies.now).add(to: router)
+    StatusPages(pages: pages, status: dependencies.status).add(to: router)
     ContinuityPages(pages: pages, continuity: dependencies.continuity).add(to: router)
     PortalRoutes(
         pages: pages, repositories: dependencies.repositories, sessions: dependencies.sessions, workspaces: dependencies.workspaces

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastBackup
 import HoldfastCore
 import HoldfastHTTP
 import HoldfastStore
@@ -36,10 +37,8 @@ public struct ContinuityDesk: ContinuityService {
         case .sqlite(let path): database = .sqlite(path: URL(fileURLWithPath: path).standardizedFileURL.path)
         case .postgres(let url): database = try .postgresql(url: url)
         }
-        let location = self.configuration.resolvedBackupRepository
-        let server = Self.repository(location)
-        // RepositoryLocation.repository(for:): one repository per tenant under the server's location.
-        let tenantRepository = Self.repository(location + "/\(tenant.id)")
+        // The driver's own reading of the flag, so the plans name the repositories it really uses.
+        let location = try RepositoryLocation.parse(self.configuration.resolvedBackupRepository)
         let calendar = try await self.repositories.settings.supportCalendar()
         return PlanInputs(
             tenantSlug: tenant.slug, tenantName: tenant.name,
@@ -49,7 +48,8 @@ public struct ContinuityDesk: ContinuityService {
             drillIntervalDays: self.configuration.backups.drillInterval > 0
                 ? max(1, Int(self.configuration.backups.drillInterval / 86_400)) : PlanInputs.defaultDrillIntervalDays,
             deployment: PlanInputs.Deployment(
-                dataDirectory: dataDirectory, database: database, serverBackupLocation: server, backupRepository: tenantRepository,
+                dataDirectory: dataDirectory, database: database, serverBackupLocation: Self.repository(location, tenant: nil),
+                backupRepository: Self.repository(location, tenant: tenant.id),
                 passwordFile: self.configuration.secretsDirectory + "/\(tenant.id).password",
                 restoresDirectory: self.configuration.restoresDirectory, publicURL: self.configuration.publicURL),
             support: PlanInputs.Support(
@@ -58,8 +58,12 @@ public struct ContinuityDesk: ContinuityService {
             graceSeconds: tenant.graceSeconds ?? Int(self.configuration.sessions.grace))
     }
 
-    static func repository(_ flag: String) -> PlanInputs.BackupRepository {
-        flag.hasPrefix("local:") ? .local(directory: String(flag.dropFirst("local:".count))) : .s3(url: flag)
+    /// The server's backup location, or a tenant's repository under it, as the plans describe it.
+    static func repository(_ location: RepositoryLocation, tenant: Tenant.ID?) -> PlanInputs.BackupRepository {
+        switch location {
+        case .local(let directory): .local(directory: tenant.map { location.repository(for: $0) } ?? directory)
+        case .s3: .s3(url: tenant.map { location.repository(for: $0) } ?? location.description)
+        }
     }
 
     /// Makes sure both plans reflect the tenant's current inputs: a new version of each plan whose

@@ -167,12 +167,13 @@ public actor StatusDesk: StatusService {
                     message: "Sessions are under planned maintenance (\(window.title)) until "
                         + "\(window.endsAt.formatted(.iso8601)); start a session after that. Your files are safe.")
             })
-        let zone = try await self.repositories.settings.supportCalendar().timeZone
+        let announced = current.filter {
+            $0.state.isActive && $0.components.contains(.sessions) && $0.startsAt.timeIntervalSince(now) <= Self.bannerLead
+        }
+        // Read every second: the calendar (for the banners' zone) only when there is a banner to write.
+        let zone = announced.isEmpty ? .gmt : try await self.repositories.settings.supportCalendar().timeZone
         self.banners.set(
-            current.filter {
-                $0.state.isActive && $0.components.contains(.sessions) && $0.startsAt.timeIntervalSince(now) <= Self.bannerLead
-            }
-            .map { window in
+            announced.map { window in
                 let text: String
                 if window.isUnderway(at: now) {
                     text = MaintenanceNoticeText(.started, for: window, timeZone: zone).banner

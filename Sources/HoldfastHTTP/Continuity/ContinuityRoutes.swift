@@ -57,15 +57,14 @@ struct ContinuityRoutes {
         let user = try context.requireUser()
         let kind = try ContinuityPlan.Kind(validating: try context.parameters.require("kind"))
         let plans = try await self.continuity.planVersions(tenantSlug: try Self.slug(context), kind: kind, by: user)
-        struct Version: Encodable {
+        struct Version: Encodable, Sendable {
             var version: Int
             var generatedAt: Date
             var rpoSeconds: Int
             var rtoSeconds: Int
         }
-        struct Items: Encodable { var items: [Version] }
         return try Self.json(
-            Items(
+            ListDTO(
                 items: plans.map {
                     Version(version: $0.version, generatedAt: $0.generatedAt, rpoSeconds: $0.rpoSeconds, rtoSeconds: $0.rtoSeconds)
                 }))
@@ -73,8 +72,7 @@ struct ContinuityRoutes {
 
     @Sendable func drills(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        struct Items: Encodable { var items: [DrillResult] }
-        return try Self.json(Items(items: try await self.continuity.drills(tenantSlug: try Self.slug(context), by: user)))
+        return try Self.json(ListDTO(items: try await self.continuity.drills(tenantSlug: try Self.slug(context), by: user)))
     }
 
     @Sendable func report(_ request: Request, context: AppRequestContext) async throws -> Response {

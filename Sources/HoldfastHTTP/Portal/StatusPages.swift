@@ -6,7 +6,6 @@ import Hummingbird
 struct StatusPages {
     let pages: PageRenderer
     let status: any StatusService
-    let now: @Sendable () -> Date
 
     func add(to router: Router<AppRequestContext>) {
         router.get("status", use: self.page)

@@ -55,8 +55,8 @@ struct StatusRoutes {
     }
 
     /// Public, like the page: what is planned.
-    @Sendable func windows(_ request: Request, context: AppRequestContext) async throws -> ItemsDTO<WindowDTO> {
-        ItemsDTO(items: try await self.status.maintenanceWindows().map(WindowDTO.init))
+    @Sendable func windows(_ request: Request, context: AppRequestContext) async throws -> ListDTO<WindowDTO> {
+        ListDTO(items: try await self.status.maintenanceWindows().map(WindowDTO.init))
     }
 
     struct WindowRequest: Decodable {
@@ -105,10 +105,6 @@ struct StatusRoutes {
             duration: TimeInterval(seconds), tenantSlug: request.uri.queryParameters.get("tenant").map { String($0) }, by: user)
         return RecommendationDTO(plan)
     }
-}
-
-struct ItemsDTO<Item: Encodable & Sendable>: ResponseEncodable {
-    var items: [Item]
 }
 
 struct IncidentDTO: ResponseEncodable {
