@@ -115,6 +115,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--sla", action="store_true", help="also run bench/sla_bench.py")
+    parser.add_argument("--seeded", type=Path,
+                        help="a data directory seeded before (by a run's `seed-tickets`): copied, not seeded again")
+    parser.add_argument("--only", action="append", choices=["api_tickets", "console", "support"],
+                        help="measure only these endpoints (repeatable)")
     options = parser.parse_args()
     for binary in (BENCH, BINARY):
         if not binary.exists():
@@ -122,7 +126,11 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="hft-", dir="/tmp"))
     started = time.monotonic()
-    seeded = seed(data_dir, options.tickets)
+    if options.seeded:
+        shutil.copytree(options.seeded, data_dir, dirs_exist_ok=True)
+        seeded = json.loads((data_dir / "seed.json").read_text())
+    else:
+        seeded = seed(data_dir, options.tickets)
     seed_seconds = time.monotonic() - started
     server = Server(data_dir=data_dir, member=False)
     try:
@@ -152,6 +160,8 @@ def main() -> None:
                    "repeats": options.repeats, "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS},
                    "loadavg_at_start": loadavg(), "endpoints": {}}
         for name, (url, header) in endpoints.items():
+            if options.only and name not in options.only:
+                continue
             results["endpoints"][name] = measure(server, name, url, header, options)
         results["server_rss_mib"] = round(int(re.search(r"VmRSS:\s+(\d+)", Path(
             f"/proc/{server.process.pid}/status").read_text()).group(1)) / 1024, 1)

@@ -54,7 +54,8 @@ public func buildServer(
 ) async throws -> HoldfastServer {
     let database = try await openDatabase(configuration, logger: logger)
     do {
-        let repositories = Repositories.sql(database)
+        var repositories = Repositories.sql(database)
+        repositories.tickets = TicketListCache(repositories.tickets, lifetime: configuration.ticketListCacheLifetime, now: now)
         let authenticator = Authenticator(configuration: configuration.authentication, repositories: repositories, now: now)
         let accounts = Accounts(repositories: repositories, authenticator: authenticator, now: now)
         let firstOperator = try await accounts.ensureOperator()

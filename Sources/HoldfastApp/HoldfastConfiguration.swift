@@ -62,6 +62,10 @@ public struct HoldfastConfiguration: Sendable {
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
     public var authentication = Authenticator.Configuration()
+    /// How long a ticket list read from the store may be served again from memory
+    /// (``TicketListCache``): the most a list lags writes this server does not make itself
+    /// (mail-gate, other servers). 0 reads every list from the store.
+    public var ticketListCacheLifetime: TimeInterval = 1
 
     public init() {}
 

@@ -531,6 +531,10 @@ func jsonText(_ value: some Encodable) throws -> String {
 }
 
 func decodeJSON<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
+    // Most tickets were never paused nor warned about: their JSON columns hold an empty list.
+    if text == "[]", let empty = [Any]() as? Value {
+        return empty
+    }
     do {
         return try columnDecoder.decode(type, from: Data(text.utf8))
     } catch {

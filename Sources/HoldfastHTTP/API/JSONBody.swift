@@ -57,15 +57,16 @@ extension Request {
 }
 
 extension JSONEncoder {
-    /// The API's encoder: ISO 8601 dates in UTC with milliseconds.
-    static var api: JSONEncoder {
+    /// The API's encoder: ISO 8601 dates in UTC with milliseconds (``APIDate``), as ``JSONWriter``
+    /// writes them. One instance: its options never change, and encoding is thread-safe.
+    static let api: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            try container.encode(APIDate.text(date))
         }
         return encoder
-    }
+    }()
 }
 
 extension JSONDecoder {

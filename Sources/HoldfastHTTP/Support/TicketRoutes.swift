@@ -49,10 +49,10 @@ struct TicketRoutes {
         return EditedResponse(status: .created, headers: [.location: "/api/v1/tickets/\(view.ticket.id)"], response: TicketDTO(view))
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<TicketDTO> {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> WrittenList<TicketDTO> {
         let user = try context.requireUser()
         let (limit, offset) = try request.page()
-        return ListDTO(items: try await self.support.tickets(for: user, limit: limit, offset: offset).map { TicketDTO($0) })
+        return WrittenList(items: try await self.support.tickets(for: user, limit: limit, offset: offset).map { TicketDTO($0) })
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> TicketDTO {
@@ -82,8 +82,11 @@ struct TicketRoutes {
     }
 }
 
-struct TicketDTO: ResponseEncodable {
-    struct Reply: Encodable, Sendable {
+/// A ticket as the API shows it, written with ``JSONWriter`` (ticket lists are the API's hottest
+/// responses). Every key is always there, null when empty, except `replies` and
+/// `sessionTimeline`, which only a single ticket carries.
+struct TicketDTO: JSONWritable, ResponseGenerator {
+    struct Reply: Sendable {
         var id: String
         var authorId: String
         var side: String
@@ -93,7 +96,7 @@ struct TicketDTO: ResponseEncodable {
         var createdAt: Date
     }
 
-    struct Event: Encodable, Sendable {
+    struct Event: Sendable {
         var at: Date
         var type: String
         var detail: String
@@ -139,34 +142,60 @@ struct TicketDTO: ResponseEncodable {
         self.firstResponseBusinessMinutes = ticket.firstResponseBusinessMinutes
     }
 
-    /// Null fields are written as `null` (every key is always there), except `replies` and
-    /// `sessionTimeline`, which only a single ticket carries.
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.number, forKey: .number)
-        try container.encode(self.kind, forKey: .kind)
-        try container.encode(self.channel, forKey: .channel)
-        try container.encode(self.status, forKey: .status)
-        try container.encode(self.priority, forKey: .priority)
-        try container.encode(self.subject, forKey: .subject)
-        try container.encode(self.description, forKey: .description)
-        try container.encode(self.occurredAt, forKey: .occurredAt)
-        try container.encode(self.whatHappened, forKey: .whatHappened)
-        try container.encode(self.sessionId, forKey: .sessionId)
-        try container.encode(self.requesterId, forKey: .requesterId)
-        try container.encode(self.tenantId, forKey: .tenantId)
-        try container.encode(self.createdAt, forKey: .createdAt)
-        try container.encode(self.firstResponseDueAt, forKey: .firstResponseDueAt)
-        try container.encode(self.firstRespondedAt, forKey: .firstRespondedAt)
-        try container.encode(self.firstResponseBusinessMinutes, forKey: .firstResponseBusinessMinutes)
-        try container.encodeIfPresent(self.replies, forKey: .replies)
-        try container.encodeIfPresent(self.sessionTimeline, forKey: .sessionTimeline)
+    func write(to writer: inout JSONWriter) {
+        writer.object { writer in
+            writer.field("id", self.id)
+            writer.field("number", self.number)
+            writer.field("kind", self.kind)
+            writer.field("channel", self.channel)
+            writer.field("status", self.status)
+            writer.field("priority", self.priority)
+            writer.field("subject", self.subject)
+            writer.field("description", self.description)
+            writer.field("occurredAt", self.occurredAt)
+            writer.field("whatHappened", self.whatHappened)
+            writer.field("sessionId", self.sessionId)
+            writer.field("requesterId", self.requesterId)
+            writer.field("tenantId", self.tenantId)
+            writer.field("createdAt", self.createdAt)
+            writer.field("firstResponseDueAt", self.firstResponseDueAt)
+            writer.field("firstRespondedAt", self.firstRespondedAt)
+            writer.field("firstResponseBusinessMinutes", self.firstResponseBusinessMinutes)
+            if let replies = self.replies {
+                writer.key("replies")
+                writer.array { writer in
+                    for reply in replies {
+                        writer.object { writer in
+                            writer.field("id", reply.id)
+                            writer.field("authorId", reply.authorId)
+                            writer.field("side", reply.side)
+                            writer.field("visibility", reply.visibility)
+                            writer.field("body", reply.body)
+                            writer.field("channel", reply.channel)
+                            writer.field("createdAt", reply.createdAt)
+                        }
+                    }
+                }
+            }
+            if let timeline = self.sessionTimeline {
+                writer.key("sessionTimeline")
+                writer.array { writer in
+                    for event in timeline {
+                        writer.object { writer in
+                            writer.field("at", event.at)
+                            writer.field("type", event.type)
+                            writer.field("detail", event.detail)
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, number, kind, channel, status, priority, subject, description, occurredAt, whatHappened, sessionId, requesterId
-        case tenantId, createdAt, firstResponseDueAt, firstRespondedAt, firstResponseBusinessMinutes, replies, sessionTimeline
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var writer = JSONWriter()
+        self.write(to: &writer)
+        return writer.response()
     }
 
     init(_ view: TicketView) {
