@@ -175,6 +175,7 @@ let package = Package(
                 "HoldfastHTTP",
                 "HoldfastTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

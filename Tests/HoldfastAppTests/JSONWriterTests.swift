@@ -139,4 +139,38 @@ struct JSONWriterTests {
         ]
         #expect(Set(object.keys) == Set(keys))
     }
+
+    @Test("A listed ticket's memorised JSON is used only at the same revision")
+    func memo() throws {
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        func ticket(_ subject: String) -> Ticket {
+            Ticket(
+                id: .init(), number: 1, tenantID: .init(), requesterID: .init(), kind: .bug, channel: .web, status: .new,
+                priority: .normal, subject: subject, description: "d", occurredAt: now, whatHappened: "w", sessionID: nil,
+                createdAt: now, firstResponseTargetMinutes: nil, firstResponseDueAt: nil, assigneeID: nil)
+        }
+        struct List: Decodable {
+            struct Item: Decodable { var id: String, subject: String, status: String }
+            var items: [Item]
+        }
+        func listed(_ memo: TicketJSONMemo, _ tickets: [Ticket]) throws -> [List.Item] {
+            try JSONDecoder().decode(List.self, from: Data(memo.list(tickets).bytes)).items
+        }
+        let memo = TicketJSONMemo(capacity: 3)
+        var first = ticket("First")
+        let second = ticket("Second")
+        #expect(try listed(memo, [first, second]).map(\.subject) == ["First", "Second"])
+        #expect(try listed(memo, [second, first]).map(\.subject) == ["Second", "First"])
+        first.subject = "First, edited"
+        first.status = .open
+        first.revision += 1
+        let again = try listed(memo, [first, second])
+        #expect(again.map(\.subject) == ["First, edited", "Second"])
+        #expect(again.first?.status == "open")
+        // Past its capacity the memo starts over; the lists stay right.
+        let many = (0..<5).map { ticket("Many \($0)") }
+        #expect(try listed(memo, many).map(\.subject) == many.map(\.subject))
+        #expect(try listed(memo, [first]).map(\.subject) == ["First, edited"])
+        #expect(try listed(memo, []).isEmpty)
+    }
 }

@@ -40,7 +40,8 @@ struct JSONWriter {
         self.separate()
         self.bytes.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
-        self.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        self.bytes.append(UInt8(ascii: "\""))
+        self.bytes.append(UInt8(ascii: ":"))
         self.isFirst = true  // the value follows the colon without a comma
     }
 
@@ -65,6 +66,12 @@ struct JSONWriter {
     mutating func null() {
         self.separate()
         self.bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// Appends a value written before by another writer (one complete JSON value).
+    mutating func raw(_ value: [UInt8]) {
+        self.separate()
+        self.bytes.append(contentsOf: value)
     }
 
     mutating func date(_ value: Date) {
@@ -106,7 +113,9 @@ struct JSONWriter {
     /// else (including non-ASCII UTF-8) is copied as it is, in runs.
     private mutating func appendEscaped(_ text: UnsafeBufferPointer<UInt8>) {
         var start = 0
-        for (index, byte) in text.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+        for index in text.indices {
+            let byte = text[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
             self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[start..<index]))
             start = index + 1
             switch byte {
@@ -118,36 +127,12 @@ struct JSONWriter {
             case 0x08: self.bytes.append(contentsOf: #"\b"#.utf8)
             case 0x0C: self.bytes.append(contentsOf: #"\f"#.utf8)
             default:
-                let hex = Array("0123456789abcdef".utf8)
                 self.bytes.append(contentsOf: #"\u00"#.utf8)
-                self.bytes.append(hex[Int(byte >> 4)])
-                self.bytes.append(hex[Int(byte & 0x0F)])
+                self.bytes.append(UInt8(ascii: "0") + byte >> 4)
+                self.bytes.append(byte & 0x0F < 10 ? UInt8(ascii: "0") + byte & 0x0F : UInt8(ascii: "a") + byte & 0x0F - 10)
             }
         }
         self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[start...]))
-    }
-}
-
-/// A value the API writes with ``JSONWriter`` rather than `Encodable`.
-protocol JSONWritable: Sendable {
-    func write(to writer: inout JSONWriter)
-}
-
-/// `{"items":[…]}` like ``ListDTO``, written with ``JSONWriter``.
-struct WrittenList<Item: JSONWritable>: ResponseGenerator {
-    var items: [Item]
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        var writer = JSONWriter(capacity: 256 + 1_024 * self.items.count)
-        writer.object { writer in
-            writer.key("items")
-            writer.array { writer in
-                for item in self.items {
-                    item.write(to: &writer)
-                }
-            }
-        }
-        return writer.response()
     }
 }
 
@@ -184,30 +169,26 @@ enum APIDate {
             return
         }
         let second = millisecondOfDay / 1_000
-        func digits(_ value: Int64, _ count: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
-                rest %= divisor
-                divisor /= 10
-            }
+        Self.appendDigits(year, width: 4, then: UInt8(ascii: "-"), to: &bytes)
+        Self.appendDigits(month, width: 2, then: UInt8(ascii: "-"), to: &bytes)
+        Self.appendDigits(day, width: 2, then: UInt8(ascii: "T"), to: &bytes)
+        Self.appendDigits(second / 3_600, width: 2, then: UInt8(ascii: ":"), to: &bytes)
+        Self.appendDigits(second / 60 % 60, width: 2, then: UInt8(ascii: ":"), to: &bytes)
+        Self.appendDigits(second % 60, width: 2, then: UInt8(ascii: "."), to: &bytes)
+        Self.appendDigits(millisecondOfDay % 1_000, width: 3, then: UInt8(ascii: "Z"), to: &bytes)
+    }
+
+    /// `value` in exactly `width` decimal digits, then the separator `then`.
+    private static func appendDigits(_ value: Int64, width: Int, then separator: UInt8, to bytes: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
-        digits(year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(second / 3_600, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(second / 60 % 60, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(second % 60, 2)
-        bytes.append(UInt8(ascii: "."))
-        digits(millisecondOfDay % 1_000, 3)
-        bytes.append(UInt8(ascii: "Z"))
+        bytes.append(separator)
     }
 
     /// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day count from 1970-01-01.

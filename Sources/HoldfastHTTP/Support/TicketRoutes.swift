@@ -1,10 +1,12 @@
 import Foundation
 import HoldfastCore
 import Hummingbird
+import Synchronization
 
 /// `/tickets…`: file, list, read and answer support tickets.
 struct TicketRoutes {
     let support: any SupportService
+    let listed = TicketJSONMemo()
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.post("tickets", use: self.file)
@@ -49,10 +51,10 @@ struct TicketRoutes {
         return EditedResponse(status: .created, headers: [.location: "/api/v1/tickets/\(view.ticket.id)"], response: TicketDTO(view))
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> WrittenList<TicketDTO> {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
         let (limit, offset) = try request.page()
-        return WrittenList(items: try await self.support.tickets(for: user, limit: limit, offset: offset).map { TicketDTO($0) })
+        return self.listed.response(for: try await self.support.tickets(for: user, limit: limit, offset: offset))
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> TicketDTO {
@@ -85,7 +87,7 @@ struct TicketRoutes {
 /// A ticket as the API shows it, written with ``JSONWriter`` (ticket lists are the API's hottest
 /// responses). Every key is always there, null when empty, except `replies` and
 /// `sessionTimeline`, which only a single ticket carries.
-struct TicketDTO: JSONWritable, ResponseGenerator {
+struct TicketDTO: ResponseGenerator {
     struct Reply: Sendable {
         var id: String
         var authorId: String
@@ -206,5 +208,59 @@ struct TicketDTO: JSONWritable, ResponseGenerator {
                 body: $0.body, channel: $0.channel.rawValue, createdAt: $0.createdAt)
         }
         self.sessionTimeline = view.sessionTimeline?.map { Event(at: $0.at, type: $0.type.rawValue, detail: $0.detail) }
+    }
+}
+
+/// Each listed ticket's JSON, kept by id and revision, so a list that is read again (an agent's
+/// console polling the queue) is copied rather than written anew.
+///
+/// A ticket's JSON depends on nothing but the ticket, and every change to a ticket raises its
+/// revision (the store refuses a save that does not), so an entry can never be stale: a changed
+/// ticket simply misses and is written again. Holds at most `capacity` tickets (~1 KB each).
+final class TicketJSONMemo: Sendable {
+    private struct Written {
+        var revision: Int
+        var bytes: [UInt8]
+    }
+
+    private let capacity: Int
+    private let written = Mutex([Ticket.ID: Written]())
+
+    init(capacity: Int = 20_000) {
+        self.capacity = capacity
+    }
+
+    func response(for tickets: [Ticket]) -> Response {
+        self.list(tickets).response()
+    }
+
+    /// `{"items":[…]}` for `tickets`, in their order.
+    func list(_ tickets: [Ticket]) -> JSONWriter {
+        var known = self.written.withLock { written in tickets.map { written[$0.id] } }
+        var fresh: [(Ticket.ID, Written)] = []
+        var writer = JSONWriter(capacity: 256 + 1_024 * tickets.count)
+        writer.object { writer in
+            writer.key("items")
+            writer.array { writer in
+                for (index, ticket) in tickets.enumerated() {
+                    if let memo = known[index], memo.revision == ticket.revision {
+                        writer.raw(memo.bytes)
+                    } else {
+                        var one = JSONWriter(capacity: 1_024)
+                        TicketDTO(ticket).write(to: &one)
+                        writer.raw(one.bytes)
+                        fresh.append((ticket.id, Written(revision: ticket.revision, bytes: one.bytes)))
+                    }
+                }
+            }
+        }
+        known.removeAll()
+        if !fresh.isEmpty {
+            self.written.withLock { written in
+                if written.count + fresh.count > self.capacity { written.removeAll(keepingCapacity: true) }
+                for (id, entry) in fresh { written[id] = entry }
+            }
+        }
+        return writer
     }
 }
