@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -98,6 +99,41 @@ def measure(server: Server, name: str, url: str, header: str, options: argparse.
     return row
 
 
+class Writer:
+    """Files `rate` tickets a second as the customer, from a thread, until stopped: the writes that
+    clear the server's list cache while wrk reads."""
+
+    def __init__(self, url: str, token: str, rate: float):
+        self.url, self.token, self.rate = url, token, rate
+        self.made = 0
+        self.failures: list[str] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        next_at = time.monotonic()
+        while not self.stopping.is_set():
+            body = {"kind": "question", "subject": f"Benchmark write {self.made}", "description": "Filed while wrk reads.",
+                    "occurredAt": "2026-11-27T09:00:00Z", "whatHappened": "Nothing; this is a benchmark."}
+            response = session.post(f"{self.url}/api/v1/tickets", json=body, timeout=30)
+            if response.status_code == 201:
+                self.made += 1
+            else:
+                self.failures.append(f"{response.status_code} {response.text[:200]}")
+            next_at += 1 / self.rate
+            self.stopping.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> int:
+        self.stopping.set()
+        self.thread.join()
+        if self.failures:
+            raise RuntimeError(f"{len(self.failures)} writes failed, e.g. {self.failures[0]}")
+        return self.made
+
+
 def check_page(response: requests.Response, what: str, expected: int = PAGE) -> None:
     """Fails unless the page answered 200 and links `expected` tickets."""
     if response.status_code != 200:
@@ -119,6 +155,10 @@ def main() -> None:
                         help="a data directory seeded before (by a run's `seed-tickets`): copied, not seeded again")
     parser.add_argument("--only", action="append", choices=["api_tickets", "console", "support"],
                         help="measure only these endpoints (repeatable)")
+    parser.add_argument("--list-cache", default="1s",
+                        help="the server's --ticket-list-cache (0s reads every list from the store)")
+    parser.add_argument("--writes", type=float, default=0.0,
+                        help="tickets filed per second by a customer while wrk runs (each one clears the list cache)")
     options = parser.parse_args()
     for binary in (BENCH, BINARY):
         if not binary.exists():
@@ -132,7 +172,7 @@ def main() -> None:
     else:
         seeded = seed(data_dir, options.tickets)
     seed_seconds = time.monotonic() - started
-    server = Server(data_dir=data_dir, member=False)
+    server = Server(data_dir=data_dir, member=False, extra=("--ticket-list-cache", options.list_cache))
     try:
         operator = server.login(*server.first_operator())
         customer = server.login(seeded["customerEmail"], seeded["password"])
@@ -155,7 +195,9 @@ def main() -> None:
               f"{seeded['overdueInQueue']} overdue; {seeded['customerEmail']} has {seeded['customerTickets']}); "
               f"server {server.url}; load {loadavg()}")
 
+        writer = Writer(server.url, customer, options.writes) if options.writes > 0 else None
         results = {"tickets": seeded["tickets"], "seed": seeded, "seed_seconds": round(seed_seconds, 1),
+                   "list_cache": options.list_cache, "writes_per_second": options.writes,
                    "wrk": f"-t{options.threads} -c{options.connections} -d{options.duration}s --latency",
                    "repeats": options.repeats, "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS},
                    "loadavg_at_start": loadavg(), "endpoints": {}}
@@ -163,6 +205,8 @@ def main() -> None:
             if options.only and name not in options.only:
                 continue
             results["endpoints"][name] = measure(server, name, url, header, options)
+        if writer:
+            results["writes_made"] = writer.stop()
         results["server_rss_mib"] = round(int(re.search(r"VmRSS:\s+(\d+)", Path(
             f"/proc/{server.process.pid}/status").read_text()).group(1)) / 1024, 1)
     finally:
@@ -170,6 +214,8 @@ def main() -> None:
     results["cleanup"] = left
     path = write_result("tickets", results)
 
+    print(f"list cache {options.list_cache}, {options.writes:g} tickets filed per second during the runs"
+          + (f" ({results['writes_made']} filed)" if writer else ""))
     print(f"tickets ({seeded['tickets']} in the store, median of {options.repeats} wrk runs, "
           f"target >= {TARGET_RPS} req/s and p99 <= {TARGET_P99_MS:.0f} ms):")
     for name, row in results["endpoints"].items():

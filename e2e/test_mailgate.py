@@ -107,3 +107,26 @@ def test_refused_mail_bounces_with_a_reason_and_saves_nothing(server: Server):
     assert "Nothing was saved" in malformed.stdout.decode()
 
     assert tickets(server) == []
+
+
+def test_a_polled_queue_shows_a_mailed_ticket_soon_and_its_own_answers_at_once(server: Server):
+    """The server keeps a ticket list for up to --ticket-list-cache (1 s) unless it writes a ticket
+    itself. mail-gate is another process, so its ticket shows once the cached queue expires; an
+    answer given through the server shows in the very next read."""
+    import time
+
+    member(server)
+    assert tickets(server) == []  # the agent's queue, now held by the server
+    assert gate(server, mail("ann@acme.test", "VPN drops", "Every ten minutes.").as_bytes()).returncode == 0
+    deadline = time.monotonic() + 10
+    while not (queue := tickets(server)):
+        assert time.monotonic() < deadline, "the mailed ticket never reached the queue"
+        time.sleep(0.1)
+    [ticket] = queue
+    assert ticket["subject"] == "VPN drops" and ticket["firstRespondedAt"] is None
+
+    answered = server.operator().post(
+        f"{server.url}/api/v1/tickets/{ticket['id']}/replies", json={"body": "Which network?"}, timeout=10)
+    assert answered.status_code == 201, answered.text
+    [after] = tickets(server)
+    assert after["firstRespondedAt"] is not None
