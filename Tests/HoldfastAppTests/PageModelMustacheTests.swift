@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 import Mustache
 import Testing
 
@@ -46,7 +47,9 @@ struct PageModelMustacheTests {
             machine: .init(state: .held, grace: 1_800, createdAt: now, expiresAt: now.addingTimeInterval(1_800)))
         self.check(SessionRow(session))
         self.check(
-            SupportPage(page: chrome, tickets: [TicketRow(ticket)], kinds: ["bug"], sessions: [SessionRow(session)], isTeam: false))
+            SupportPage(
+                page: chrome, ticketRows: "<tr></tr>", hasTickets: true, kinds: ["bug"], sessions: [SessionRow(session)],
+                isTeam: false))
         let entries = try TicketQueue.entries([ticket], calendar: try BusinessCalendar.standard(), at: now)
         let row = QueueRow(try #require(entries.first))
         self.check(row)
@@ -65,5 +68,49 @@ struct PageModelMustacheTests {
                 page: chrome, ticket: TicketRow(ticket), description: "d", whatHappened: "w", occurredAt: "o", requester: "r",
                 replies: [ReplyRow(reply, author: "Cat")], timeline: [event], isTeam: true, statuses: ["new"]))
         self.check(MessagePage(page: chrome, heading: "Not for your role", text: "Agents only."))
+    }
+
+    @Test("List rows are rendered once per ticket revision, escaped, and again when the ticket changes")
+    func rows() async throws {
+        let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
+        let pages = PageRenderer(templates: templates, repositories: InMemoryStore().repositories)
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        func ticket(_ number: Int, _ subject: String) -> Ticket {
+            Ticket(
+                id: .init(), number: number, tenantID: .init(), requesterID: .init(), kind: .bug, channel: .web, status: .new,
+                priority: .normal, subject: subject, description: "d", occurredAt: now, whatHappened: "w", sessionID: nil,
+                createdAt: now, firstResponseTargetMinutes: 240, firstResponseDueAt: now.addingTimeInterval(3_600), assigneeID: nil)
+        }
+        var rendered = 0
+        func rows(_ tickets: [Ticket]) throws -> String {
+            try pages.rows(
+                "support-row", tickets, version: { .init(id: $0.id.rawValue, revision: $0.revision) },
+                model: { ticket in
+                    rendered += 1
+                    return TicketRow(ticket)
+                })
+        }
+        var first = ticket(1, "Froze <script>alert(1)</script> & more")
+        let second = ticket(2, "Slow")
+        let html = try rows([first, second])
+        #expect(rendered == 2)
+        #expect(html.contains("Froze &lt;script&gt;alert(1)&lt;/script&gt; &amp; more"))
+        #expect(!html.contains("<script>"))
+        #expect(html.components(separatedBy: "<tr data-ticket=").count == 3)
+        #expect(html.range(of: first.id.description)!.lowerBound < html.range(of: second.id.description)!.lowerBound)
+        // The same tickets again: nothing is rendered, the HTML is the same, in the order asked.
+        #expect(try rows([first, second]) == html)
+        #expect(rendered == 2)
+        let swapped = try rows([second, first])
+        #expect(swapped.range(of: second.id.description)!.lowerBound < swapped.range(of: first.id.description)!.lowerBound)
+        #expect(rendered == 2)
+        // A changed ticket has a new revision and is rendered again.
+        first.status = .open
+        first.firstRespondedAt = now
+        first.revision += 1
+        let changed = try rows([first, second])
+        #expect(rendered == 3)
+        #expect(changed.contains("status-open") && changed.contains("answered"))
+        #expect(try rows([]) == "")
     }
 }

@@ -70,7 +70,7 @@ extension SupportPage: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
         case "page": self.page
-        case "tickets": self.tickets
+        case "ticketRows": self.ticketRows
         case "hasTickets": self.hasTickets
         case "kinds": self.kinds
         case "sessions": self.sessions

@@ -31,8 +31,10 @@ struct SupportPages {
         let since = self.now().addingTimeInterval(-7 * 86_400)
         let recent = try await self.sessions.sessions(of: user, includeClosed: true)
             .filter { $0.machine.createdAt >= since }.sorted { $0.machine.createdAt > $1.machine.createdAt }.prefix(10)
+        let rows = try self.pages.rows(
+            "support-row", tickets, version: { .init(id: $0.id.rawValue, revision: $0.revision) }, model: TicketRow.init)
         let page = SupportPage(
-            page: chrome, tickets: tickets.map(TicketRow.init), kinds: TicketKind.allCases.map(\.rawValue),
+            page: chrome, ticketRows: rows, hasTickets: !tickets.isEmpty, kinds: TicketKind.allCases.map(\.rawValue),
             sessions: recent.map(SessionRow.init), isTeam: AccessPolicy.isSupportTeam(user))
         return try self.pages.render("support", page)
     }
@@ -103,17 +105,18 @@ struct TicketRow {
 
 struct SupportPage {
     var page: PageChrome
-    var tickets: [TicketRow]
+    /// The list's `<tr>` rows, rendered from `support-row` (escaped there).
+    var ticketRows: String
     var hasTickets: Bool
     var kinds: [String]
     var sessions: [SessionRow]
     var hasSessions: Bool
     var isTeam: Bool
 
-    init(page: PageChrome, tickets: [TicketRow], kinds: [String], sessions: [SessionRow], isTeam: Bool) {
+    init(page: PageChrome, ticketRows: String, hasTickets: Bool, kinds: [String], sessions: [SessionRow], isTeam: Bool) {
         self.page = page
-        self.tickets = tickets
-        self.hasTickets = !tickets.isEmpty
+        self.ticketRows = ticketRows
+        self.hasTickets = hasTickets
         self.kinds = kinds
         self.sessions = sessions
         self.hasSessions = !sessions.isEmpty
