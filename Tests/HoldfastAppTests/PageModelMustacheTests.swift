@@ -53,8 +53,9 @@ struct PageModelMustacheTests {
         let entries = try TicketQueue.entries([ticket], calendar: try BusinessCalendar.standard(), at: now)
         let row = QueueRow(try #require(entries.first))
         self.check(row)
-        self.check(ConsolePage(page: chrome, entries: [row], zone: "Europe/London", previousOffset: nil, nextOffset: 50))
-        self.check(ConsolePage(page: chrome, entries: [], zone: "UTC", previousOffset: 0, nextOffset: nil))
+        self.check(
+            ConsolePage(page: chrome, rows: "<tr></tr>", hasEntries: true, zone: "Europe/London", previousOffset: nil, nextOffset: 50))
+        self.check(ConsolePage(page: chrome, rows: "", hasEntries: false, zone: "UTC", previousOffset: 0, nextOffset: nil))
         let reply = TicketReply(
             ticketID: ticket.id, authorID: user.id, side: .customer, visibility: .public, body: "Still frozen", channel: .web,
             createdAt: now)

@@ -132,6 +132,8 @@ extension QueueRow: MustacheParent {
         case "timeLeft": self.timeLeft
         case "isBreached": self.isBreached
         case "isDueSoon": self.isDueSoon
+        case "id": self.id
+        case "revision": self.revision
         default: nil
         }
     }
@@ -141,7 +143,7 @@ extension ConsolePage: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
         case "page": self.page
-        case "entries": self.entries
+        case "rows": self.rows
         case "hasEntries": self.hasEntries
         case "zone": self.zone
         case "previousOffset": self.previousOffset

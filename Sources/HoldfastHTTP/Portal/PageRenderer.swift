@@ -30,11 +30,11 @@ struct PageRenderer: Sendable {
 
     /// The HTML of `template` for each item, in order, joined: a list's rows for `{{{rows}}}`.
     ///
-    /// An item whose `version` (its id and revision) was rendered before is not rendered again:
+    /// An item whose `version` (its id and revision, and any variant) was rendered before is not rendered again:
     /// fragment caching, as Rails does with `cache [record]`. Rendering a row through Mustache costs
     /// tens of microseconds (it reads the model by name for every tag, then escapes), and a list
     /// page shows the same tickets to every poll. The row template must depend on nothing but the
-    /// item; anything about the reader or the time stays in the page around it.
+    /// item and its version's variant; anything about the reader stays in the page around it.
     func rows<Item>(
         _ template: String, _ items: [Item], version: (Item) -> FragmentMemo.Version, model: (Item) -> Any
     ) throws
@@ -77,6 +77,8 @@ final class FragmentMemo: Sendable {
     struct Version: Hashable, Sendable {
         var id: UUID
         var revision: Int
+        /// Whatever else the fragment shows that the revision does not fix (the console's time left).
+        var variant: String = ""
     }
 
     private struct Key: Hashable {

@@ -69,9 +69,13 @@ struct SupportPages {
         let offset = try request.page().offset
         let calendar = try await self.repositories.settings.supportCalendar()
         let tickets = try await self.support.tickets(for: user, limit: Self.pageSize, offset: offset)
-        let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now())
+        let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now()).map(QueueRow.init)
+        let rows = try self.pages.rows(
+            "console-row", entries,
+            version: { .init(id: $0.id, revision: $0.revision, variant: "\($0.timeLeft)|\($0.isBreached)|\($0.isDueSoon)") },
+            model: { $0 })
         let page = ConsolePage(
-            page: chrome, entries: entries.map(QueueRow.init), zone: calendar.timeZone.identifier,
+            page: chrome, rows: rows, hasEntries: !entries.isEmpty, zone: calendar.timeZone.identifier,
             previousOffset: offset > 0 ? max(0, offset - Self.pageSize) : nil,
             nextOffset: tickets.count == Self.pageSize ? offset + Self.pageSize : nil)
         return try self.pages.render("console", page)
@@ -185,9 +189,14 @@ struct QueueRow {
     var timeLeft: String
     var isBreached: Bool
     var isDueSoon: Bool
+    /// The ticket's id and revision, for ``PageRenderer/rows(_:_:version:model:)``.
+    var id: UUID
+    var revision: Int
 
     init(_ entry: TicketQueue.Entry) {
         self.ticket = TicketRow(entry.ticket)
+        self.id = entry.ticket.id.rawValue
+        self.revision = entry.ticket.revision
         self.isBreached = entry.isBreached
         let minutes = entry.businessMinutesLeft
         self.isDueSoon = !entry.isBreached && minutes.map { $0 * 60 < Int(TicketQueue.defaultWarningWindow) } == true
@@ -215,16 +224,17 @@ extension QueueRow {
 
 struct ConsolePage {
     var page: PageChrome
-    var entries: [QueueRow]
+    /// The queue's `<tr>` rows, rendered from `console-row` (escaped there).
+    var rows: String
     var hasEntries: Bool
     var zone: String
     var previousOffset: Int?
     var nextOffset: Int?
 
-    init(page: PageChrome, entries: [QueueRow], zone: String, previousOffset: Int?, nextOffset: Int?) {
+    init(page: PageChrome, rows: String, hasEntries: Bool, zone: String, previousOffset: Int?, nextOffset: Int?) {
         self.page = page
-        self.entries = entries
-        self.hasEntries = !entries.isEmpty
+        self.rows = rows
+        self.hasEntries = hasEntries
         self.zone = zone
         self.previousOffset = previousOffset
         self.nextOffset = nextOffset
