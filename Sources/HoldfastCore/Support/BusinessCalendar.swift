@@ -212,8 +212,8 @@ public struct BusinessCalendar: Sendable, Hashable {
     /// The identifier as given, kept for encoding because `TimeZone` normalises some (`UTC` becomes `GMT`).
     private let timeZoneIdentifier: String
     /// Opening intervals in seconds since local midnight, indexed Monday = 0, ready for the day walk.
-    private let secondsByWeekday: [[Range<Int>]]
-    private let holidayDays: Set<Int>
+    fileprivate let secondsByWeekday: [[Range<Int>]]
+    fileprivate let holidayDays: Set<Int>
 
     /// Creates a calendar, rejecting unknown time zones and overlapping intervals.
     public init(timeZone identifier: String, weeklyHours: [OpeningInterval], holidays: Set<LocalDate> = []) throws(CalendarError) {
@@ -333,13 +333,42 @@ extension BusinessCalendar {
     ///
     /// Use it for "first response took N business minutes" or "time left until the due date". It is negative
     /// when `end` is before `start`, so an overdue ticket shows how far past its due date it is.
+    ///
+    /// Without pauses (the agent console asks this for every row) it jumps over runs of days on which the zone's
+    /// offset holds still (`SteadyDays`), so a ticket a year overdue costs a handful of time-zone lookups rather
+    /// than two for every day; the answer is the day-by-day walk's to the bit.
     /// - Throws: `no_business_hours` if the calendar stays closed for more than two years after `start`.
     public func businessTime(between start: Date, and end: Date, pauses: [Range<Date>] = []) throws(CalendarError) -> TimeInterval {
-        guard start <= end else { return try -self.businessTime(between: end, and: start, pauses: pauses) }
+        try self.walkBusinessTime(between: start, and: end, pauses: pauses, skippingSteadyDays: pauses.isEmpty)
+    }
+
+    /// ``businessTime(between:and:pauses:)`` by the plain walk, one day after another: the answer the fast path
+    /// must give, kept reachable so the tests can hold it to that.
+    func dayByDayBusinessTime(between start: Date, and end: Date, pauses: [Range<Date>] = []) throws(CalendarError) -> TimeInterval {
+        try self.walkBusinessTime(between: start, and: end, pauses: pauses, skippingSteadyDays: false)
+    }
+
+    private func walkBusinessTime(
+        between start: Date, and end: Date, pauses: [Range<Date>], skippingSteadyDays: Bool
+    ) throws(CalendarError) -> TimeInterval {
+        guard start <= end else {
+            return try -self.walkBusinessTime(between: end, and: start, pauses: pauses, skippingSteadyDays: skippingSteadyDays)
+        }
         let limit = end.timeIntervalSince1970
         var total: TimeInterval = 0
         var counted = CountedTime(calendar: self, from: start.timeIntervalSince1970, pauses: pauses)
+        var steadyDays = skippingSteadyDays ? SteadyDays(calendar: self, from: start.timeIntervalSince1970, to: limit) : nil
         while true {
+            if let run = steadyDays?.run(after: counted, before: limit) {
+                // The walk adds the run's intervals one by one; one addition gives the same Double only when it is
+                // exact, and then so is every partial sum on the way (see `exactSum`).
+                guard let sum = exactSum(total, Double(run.seconds)) else {
+                    steadyDays = nil
+                    continue
+                }
+                total = sum
+                counted.resume(afterDay: run.lastOpenDay, cursor: run.lastClosing)
+            }
             let stretch = try counted.next()
             guard stretch.lowerBound < limit else { return total }
             total += min(stretch.upperBound, limit) - stretch.lowerBound
@@ -383,7 +412,7 @@ extension BusinessCalendar {
         return high
     }
 
-    private func offset(at instant: Double) -> Int {
+    fileprivate func offset(at instant: Double) -> Int {
         self.timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: instant))
     }
 }
@@ -468,6 +497,123 @@ private struct CountedTime {
         self.intervals = self.calendar.openIntervals(onDay: day)
         self.intervalIndex = 0
     }
+
+    /// Whether every interval of the current day is behind the cursor, so the walk stands between two days.
+    var isBetweenDays: Bool { self.intervals.last.map { $0.upperBound <= self.cursor } ?? true }
+
+    /// Carries on as if the walk had just handed out the last interval of `day`, which closed at `cursor`.
+    ///
+    /// The next search for an open interval starts on the following day, just as it would have, so it gives up
+    /// after the same run of closed days and reports the same date.
+    mutating func resume(afterDay day: Int, cursor: Double) {
+        self.day = day
+        self.cursor = cursor
+        self.intervals = []
+        self.intervalIndex = 0
+    }
+}
+
+/// Runs of whole days whose business time is a sum of opening hours, for jumping over in a long walk.
+///
+/// While the zone's offset holds still from the day before a day to two days after it, the day's intervals are
+/// its opening hours minus that offset (`openIntervals(onDay:)` takes that shortcut too),
+/// so a run of such days counts `secondsByWeekday` summed over its weekdays, less its holidays, without a
+/// single time-zone lookup. The walk then goes day by day only at the ends of the span and around each offset
+/// change, which Foundation's transition table finds at one lookup per change (on Linux it agreed with an hourly
+/// scan of every zone from 1990 to 2040); the offset at the far end of each run is read as well, so a change the
+/// table missed ends the jumping instead of going unnoticed.
+private struct SteadyDays {
+    /// A run of days the walk can jump over.
+    struct Run {
+        /// Business seconds on the run's days.
+        var seconds: Int
+        /// The run's last day with business hours, and the instant its last interval closes.
+        var lastOpenDay: Int
+        var lastClosing: Double
+    }
+
+    /// The shortest run worth the offset lookup that checks it: a week.
+    static let minimumDays = 7
+
+    let calendar: BusinessCalendar
+    /// Business seconds of each weekday, Monday = 0.
+    let daySeconds: [Int]
+    /// The offset read at `from`, which Foundation says holds until `until`.
+    var offset = 0
+    var from = Double.infinity
+    var until = -Double.infinity
+    /// Cleared when the offset at the end of a run disagrees with Foundation's transitions.
+    var trustsTransitions = true
+
+    /// Nil when the span is too short to hold a run past the days at its ends, so short spans pay nothing; and
+    /// when jumping could not give the walk's exact answer: with no business hours (only the walk throws
+    /// `no_business_hours` where it should), or so far from 1970 that day boundaries are not whole in a Double.
+    init?(calendar: BusinessCalendar, from start: Double, to limit: Double) {
+        guard limit - start >= Double(Self.minimumDays + 2) * 86_400, abs(start) < 0x1p52, abs(limit) < 0x1p52 else { return nil }
+        let daySeconds = calendar.secondsByWeekday.map { $0.reduce(0) { $0 + $1.count } }
+        guard daySeconds.contains(where: { $0 > 0 }) else { return nil }
+        self.calendar = calendar
+        self.daySeconds = daySeconds
+    }
+
+    /// The longest run of days right after the walk's current day that ends before `limit` and over which the
+    /// offset holds still, if it is at least a week long and has business hours.
+    ///
+    /// A run is at most `CountedTime.maximumClosedDays` long, so no stretch of closed days that the walk would
+    /// have given up on lies hidden inside it.
+    mutating func run(after counted: CountedTime, before limit: Double) -> Run? {
+        guard self.trustsTransitions, counted.isBetweenDays else { return nil }
+        let first = counted.day + 1
+        // No offset is a day or more, so a run cannot end later than this; short spans need no lookup to see it.
+        guard first + Self.minimumDays - 1 <= Int((limit / 86_400).rounded(.down)) else { return nil }
+        // Day `first` reads the offset from its previous midnight (as UTC) on.
+        let windowStart = Double(first - 1) * 86_400
+        if !(self.from <= windowStart && windowStart < self.until) {
+            self.offset = self.calendar.offset(at: windowStart)
+            self.from = windowStart
+            self.until =
+                self.calendar.timeZone.nextDaylightSavingTimeTransition(after: Date(timeIntervalSince1970: windowStart))?
+                .timeIntervalSince1970 ?? .infinity
+        }
+        // The last day reads the offset up to two midnights after its own, which must come before the change; and
+        // its intervals close by its local midnight, which must not be after `limit`.
+        let beforeChange = self.until < 0x1p52 ? Int((self.until / 86_400).rounded(.up)) - 3 : .max
+        let beforeLimit = Int(((limit + Double(self.offset)) / 86_400).rounded(.down)) - 1
+        let last = min(beforeChange, beforeLimit, first + CountedTime.maximumClosedDays - 1)
+        guard last - first + 1 >= Self.minimumDays, counted.cursor <= Double(first * 86_400 - self.offset) else { return nil }
+        let weeks = (last - first + 1) / 7
+        var seconds = weeks * self.daySeconds.reduce(0, +)
+        for day in stride(from: first + 7 * weeks, through: last, by: 1) {
+            seconds += self.daySeconds[weekdayIndex(ofDay: day)]
+        }
+        for holiday in self.calendar.holidayDays where (first...last).contains(holiday) {
+            seconds -= self.daySeconds[weekdayIndex(ofDay: holiday)]
+        }
+        guard seconds > 0 else { return nil }
+        guard self.calendar.offset(at: Double(last + 2) * 86_400) == self.offset else {
+            // Foundation missed a change: walk the rest of the span day by day.
+            self.trustsTransitions = false
+            return nil
+        }
+        var lastOpenDay = last
+        while self.daySeconds[weekdayIndex(ofDay: lastOpenDay)] == 0 || self.calendar.holidayDays.contains(lastOpenDay) {
+            lastOpenDay -= 1
+        }
+        let closes = self.calendar.secondsByWeekday[weekdayIndex(ofDay: lastOpenDay)].last!.upperBound
+        return Run(seconds: seconds, lastOpenDay: lastOpenDay, lastClosing: Double(lastOpenDay * 86_400 + closes - self.offset))
+    }
+}
+
+/// `a + b` when the sum is exact, else nil (Knuth's two-sum: the rounding error of `a + b`, itself exact).
+///
+/// For `a ≥ 0` and a whole `b > 0`, an exact `a + b` means every `a + p` for whole `0 ≤ p ≤ b` is exact too: it
+/// has `a`'s fraction and is no larger. So adding a run's intervals one at a time, as the walk does, rounds
+/// nowhere and ends on the same Double.
+private func exactSum(_ a: Double, _ b: Double) -> Double? {
+    let sum = a + b
+    let bPart = sum - a
+    let aPart = sum - bPart
+    return (a - aPart) + (b - bPart) == 0 ? sum : nil
 }
 
 extension CalendarError {
