@@ -4,7 +4,13 @@ on loopback against the release `holdfast serve` (SQLite). Target: >= 5,000 req/
 p99 <= 20 ms for a page of 50.
 
     .venv/bin/python bench/ticket_bench.py [--tickets 100000] [--duration 20] [--repeats 3]
-        [--threads 2] [--connections 16] [--sla]
+        [--threads 2] [--connections 16] [--sla] [--seeded DIR] [--only NAME] [--list-cache 0s]
+        [--writes N] [--label LABEL]
+
+`--seeded DIR` reuses a data directory seeded before (copied, so runs start from the same
+store); `--list-cache 0s` turns the server's ticket list cache off (every list read from the
+store); `--writes N` has the customer file N tickets a second while wrk runs, each of which
+clears the list cache; `HOLDFAST_BINARY` picks the server binary, for before/after runs.
 
 Seeds a fresh data directory with `HoldfastBench seed-tickets` (a year of tickets over 8 tenants
 and 320 customers, statuses by age), starts `holdfast serve` on it, signs in as the first
@@ -155,8 +161,10 @@ def main() -> None:
                         help="a data directory seeded before (by a run's `seed-tickets`): copied, not seeded again")
     parser.add_argument("--only", action="append", choices=["api_tickets", "console", "support"],
                         help="measure only these endpoints (repeatable)")
-    parser.add_argument("--list-cache", default="1s",
-                        help="the server's --ticket-list-cache (0s reads every list from the store)")
+    parser.add_argument("--list-cache",
+                        help="pass --ticket-list-cache to the server (default: the server's 1s; 0s reads every list "
+                             "from the store); leave it out for a binary from before the flag")
+    parser.add_argument("--label", help="save the figures as bench/results/tickets-LABEL.json")
     parser.add_argument("--writes", type=float, default=0.0,
                         help="tickets filed per second by a customer while wrk runs (each one clears the list cache)")
     options = parser.parse_args()
@@ -172,7 +180,8 @@ def main() -> None:
     else:
         seeded = seed(data_dir, options.tickets)
     seed_seconds = time.monotonic() - started
-    server = Server(data_dir=data_dir, member=False, extra=("--ticket-list-cache", options.list_cache))
+    server = Server(data_dir=data_dir, member=False,
+                    extra=("--ticket-list-cache", options.list_cache) if options.list_cache else ())
     try:
         operator = server.login(*server.first_operator())
         customer = server.login(seeded["customerEmail"], seeded["password"])
@@ -212,9 +221,10 @@ def main() -> None:
     finally:
         left = server.cleanup()
     results["cleanup"] = left
-    path = write_result("tickets", results)
+    results["binary"] = str(BINARY)
+    path = write_result(f"tickets-{options.label}" if options.label else "tickets", results)
 
-    print(f"list cache {options.list_cache}, {options.writes:g} tickets filed per second during the runs"
+    print(f"list cache {options.list_cache or 'default'}, {options.writes:g} tickets filed per second during the runs"
           + (f" ({results['writes_made']} filed)" if writer else ""))
     print(f"tickets ({seeded['tickets']} in the store, median of {options.repeats} wrk runs, "
           f"target >= {TARGET_RPS} req/s and p99 <= {TARGET_P99_MS:.0f} ms):")
