@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
@@ -123,7 +124,8 @@ class Writer:
         next_at = time.monotonic()
         while not self.stopping.is_set():
             body = {"kind": "question", "subject": f"Benchmark write {self.made}", "description": "Filed while wrk reads.",
-                    "occurredAt": "2026-11-27T09:00:00Z", "whatHappened": "Nothing; this is a benchmark."}
+                    "occurredAt": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(),
+                    "whatHappened": "Nothing; this is a benchmark."}
             response = session.post(f"{self.url}/api/v1/tickets", json=body, timeout=30)
             if response.status_code == 201:
                 self.made += 1
