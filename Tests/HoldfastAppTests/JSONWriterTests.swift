@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 import Testing
 
 @testable import HoldfastHTTP
@@ -7,18 +8,6 @@ import Testing
 /// ``JSONWriter`` replaces `JSONEncoder` for ticket lists; clients must not see a difference.
 @Suite("The JSON writer: the same values as JSONEncoder, dates to the millisecond")
 struct JSONWriterTests {
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(self.next() % UInt64(bound)) }
-    }
-
     /// Quotes, backslashes, every control character, slashes, accents, emoji and joiners.
     static let pieces: [String] =
         ["\"", "\\", "/", "é", "日本", "👩‍💻", "\u{2028}", "<script>", " ", "a", "Z", "\u{7F}", "\u{FEFF}"]
@@ -26,9 +15,11 @@ struct JSONWriterTests {
 
     @Test("Any string reads back the same, inside objects and arrays")
     func strings() throws {
-        var random = Generator(state: 3)
+        var random = SeededGenerator(seed: 3)
         for _ in 0..<2_000 {
-            let text = (0..<random.below(12)).map { _ in Self.pieces[random.below(Self.pieces.count)] }.joined()
+            let text = (0..<Int.random(in: 0..<12, using: &random)).map { _ in
+                Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &random)]
+            }.joined()
             var writer = JSONWriter()
             writer.object { writer in
                 writer.field("text", text)
@@ -72,13 +63,13 @@ struct JSONWriterTests {
 
     @Test("Dates are ISO 8601 in UTC with milliseconds, read back to the same millisecond")
     func dates() throws {
-        var random = Generator(state: 5)
+        var random = SeededGenerator(seed: 5)
         var utc = Calendar(identifier: .gregorian)
         utc.timeZone = try #require(TimeZone(identifier: "UTC"))
         // From 1900 to 2200, plus the edges of days, leap days and the epoch.
         var instants: [Int64] = [0, -1, 1, 86_399_999, 86_400_000, 951_782_400_000, 951_868_799_999, -2_208_988_800_000]
         for _ in 0..<5_000 {
-            instants.append(Int64(random.below(9_467_280_000_000)) - 2_208_988_800_000)
+            instants.append(Int64(Int.random(in: 0..<9_467_280_000_000, using: &random)) - 2_208_988_800_000)
         }
         for milliseconds in instants {
             let date = Date(timeIntervalSince1970: Double(milliseconds) / 1_000)

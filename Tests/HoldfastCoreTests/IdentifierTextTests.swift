@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 import Testing
 
 /// `UUIDText` replaces Foundation's parser and printer on the store's hot path. It accepts
@@ -8,28 +9,16 @@ import Testing
 /// reads `" 04eb159-…"` as `04EB1509-…`).
 @Suite("Identifiers: the text form agrees with Foundation's UUID")
 struct IdentifierTextTests {
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(self.next() % UInt64(bound)) }
-    }
-
     @Test("Random UUIDs print as Foundation's lower-cased string and read back, in any case")
     func roundTrip() {
-        var random = Generator(state: 7)
+        var random = SeededGenerator(seed: 7)
         for _ in 0..<5_000 {
             let uuid = UUID()
             let text = UUIDText.lowercase(uuid)
             #expect(text == uuid.uuidString.lowercased())
             #expect(UUIDText.parse(text) == uuid)
             let mixed = String(
-                text.map { character in random.below(2) == 0 ? Character(character.uppercased()) : character })
+                text.map { character in Int.random(in: 0..<2, using: &random) == 0 ? Character(character.uppercased()) : character })
             #expect(UUIDText.parse(mixed) == uuid)
             #expect(Identifier<Int>(mixed)?.description == text)
         }
@@ -37,16 +26,23 @@ struct IdentifierTextTests {
 
     @Test("Mangled texts are refused unless still canonical; what is accepted is what Foundation reads")
     func mangled() {
-        var random = Generator(state: 11)
+        var random = SeededGenerator(seed: 11)
         let alphabet = Array("0123456789abcdefABCDEFgG-xz é{} \n")
         var refused = 0
         for _ in 0..<20_000 {
             var characters = Array(UUID().uuidString)
-            switch random.below(4) {
-            case 0: characters[random.below(characters.count)] = alphabet[random.below(alphabet.count)]
-            case 1: characters.remove(at: random.below(characters.count))
-            case 2: characters.insert(alphabet[random.below(alphabet.count)], at: random.below(characters.count + 1))
-            default: characters.swapAt(random.below(characters.count), random.below(characters.count))
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0:
+                characters[Int.random(in: 0..<characters.count, using: &random)] =
+                    alphabet[Int.random(in: 0..<alphabet.count, using: &random)]
+            case 1: characters.remove(at: Int.random(in: 0..<characters.count, using: &random))
+            case 2:
+                characters.insert(
+                    alphabet[Int.random(in: 0..<alphabet.count, using: &random)],
+                    at: Int.random(in: 0..<characters.count + 1, using: &random))
+            default:
+                characters.swapAt(
+                    Int.random(in: 0..<characters.count, using: &random), Int.random(in: 0..<characters.count, using: &random))
             }
             let text = String(characters)
             let ours = UUIDText.parse(text)

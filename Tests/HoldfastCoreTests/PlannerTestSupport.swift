@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 
 // When these tests move into HoldfastCoreTests, drop `isoInstant`: that target already has the same helper.
 
@@ -68,22 +69,5 @@ struct WallClock {
 
     func hour(_ instant: Date) -> Int {
         self.calendar.component(.hour, from: instant)
-    }
-}
-
-/// SplitMix64: a small seeded generator, so every random history can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var value = self.state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }

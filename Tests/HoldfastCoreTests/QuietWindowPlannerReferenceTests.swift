@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 import Testing
 
 /// A slow, obviously correct model of the planner to check it against.

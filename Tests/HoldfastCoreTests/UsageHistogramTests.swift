@@ -1,5 +1,6 @@
 import Foundation
 import HoldfastCore
+import HoldfastTestSupport
 import Testing
 
 @Suite("Usage histogram: hour-of-week buckets on the tenant's wall clock")

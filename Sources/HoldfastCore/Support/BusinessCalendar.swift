@@ -72,7 +72,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// Creates the date `dayNumber` days after 1970-01-01 (Hinnant's `civil_from_days`), so the engine can
     /// step through days with integer arithmetic instead of calendar lookups.
-    init(dayNumber: Int) {
+    public init(dayNumber: Int) {
         let shifted = dayNumber + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastCore
 import Hummingbird
 import NIOCore
 
@@ -148,7 +149,7 @@ extension JSONWriter {
 /// The API's text for an instant: ISO 8601 in UTC with milliseconds, `2026-11-27T09:30:00.000Z`.
 ///
 /// The same text as `Date.ISO8601FormatStyle(includingFractionalSeconds: true)` gives, without
-/// its calendar; except that a time stored as whole milliseconds keeps them (the format style
+/// its calendar (the date from ``LocalDate/init(dayNumber:)``); except that a time stored as whole milliseconds keeps them (the format style
 /// truncates `x.122` read back as `x.12199999` to `.121`).
 enum APIDate {
     static func text(_ date: Date) -> String {
@@ -158,20 +159,20 @@ enum APIDate {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func append(_ date: Date, to bytes: inout [UInt8]) {
+    static func append(_ instant: Date, to bytes: inout [UInt8]) {
         // Whole milliseconds, rounding down, but a microsecond's float error does not lose one.
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1_000 + 0.001).rounded(.down))
+        let milliseconds = Int64((instant.timeIntervalSince1970 * 1_000 + 0.001).rounded(.down))
         let (days, millisecondOfDay) = milliseconds.floorDivided(by: 86_400_000)
-        let (year, month, day) = civil(fromDays: days)
-        guard (0...9_999).contains(year) else {
+        let date = LocalDate(dayNumber: Int(days))
+        guard (0...9_999).contains(date.year) else {
             // Beyond four-digit years (never a real ticket or session): the format style's text.
-            bytes.append(contentsOf: date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)).utf8)
+            bytes.append(contentsOf: instant.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)).utf8)
             return
         }
         let second = millisecondOfDay / 1_000
-        Self.appendDigits(year, width: 4, then: UInt8(ascii: "-"), to: &bytes)
-        Self.appendDigits(month, width: 2, then: UInt8(ascii: "-"), to: &bytes)
-        Self.appendDigits(day, width: 2, then: UInt8(ascii: "T"), to: &bytes)
+        Self.appendDigits(Int64(date.year), width: 4, then: UInt8(ascii: "-"), to: &bytes)
+        Self.appendDigits(Int64(date.month), width: 2, then: UInt8(ascii: "-"), to: &bytes)
+        Self.appendDigits(Int64(date.day), width: 2, then: UInt8(ascii: "T"), to: &bytes)
         Self.appendDigits(second / 3_600, width: 2, then: UInt8(ascii: ":"), to: &bytes)
         Self.appendDigits(second / 60 % 60, width: 2, then: UInt8(ascii: ":"), to: &bytes)
         Self.appendDigits(second % 60, width: 2, then: UInt8(ascii: "."), to: &bytes)
@@ -189,19 +190,6 @@ enum APIDate {
             divisor /= 10
         }
         bytes.append(separator)
-    }
-
-    /// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day count from 1970-01-01.
-    private static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 
