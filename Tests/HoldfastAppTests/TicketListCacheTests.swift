@@ -65,11 +65,29 @@ struct TicketListCacheTests {
             firstResponseDueAt: self.clock.now().addingTimeInterval(4 * 3_600), assigneeID: nil)
     }
 
-    func fixture(delay: Duration = .zero, lifetime: TimeInterval = 1) -> (TicketListCache, CountingRepository, any TicketRepository) {
+    func fixture(
+        delay: Duration = .zero, lifetime: TimeInterval = 1, capacity: Int = 512
+    ) -> (TicketListCache, CountingRepository, any TicketRepository) {
         let store = InMemorySupportStore().tickets
         let counting = CountingRepository(store, delay: delay)
         let clock = self.clock
-        return (TicketListCache(counting, lifetime: lifetime, now: { clock.now() }), counting, store)
+        return (TicketListCache(counting, lifetime: lifetime, capacity: capacity, now: { clock.now() }), counting, store)
+    }
+
+    @Test("Past its capacity the cache drops what it holds, and the lists stay right")
+    func capacity() async throws {
+        let (cache, counting, _) = self.fixture(capacity: 2)
+        let requesters = [self.ann, self.bob, User.ID()]
+        for requester in requesters {
+            _ = try await cache.create(self.ticket(by: requester, subject: "\(requester)"), replies: [], outbox: { _ in [] })
+        }
+        for requester in requesters {
+            #expect(try await cache.list(requesterID: requester, limit: 50, offset: 0).map(\.subject) == ["\(requester)"])
+        }
+        #expect(counting.reads.withLock { $0 } == 3)
+        // Ann's list was dropped to make room for the third; Bob's was dropped with it.
+        #expect(try await cache.list(requesterID: self.ann, limit: 50, offset: 0).map(\.subject) == ["\(self.ann)"])
+        #expect(counting.reads.withLock { $0 } == 4)
     }
 
     @Test("A list read again within the lifetime comes from memory; after it, from the store")

@@ -53,12 +53,13 @@ public final class TicketListCache: TicketRepository {
     private let base: any TicketRepository
     private let lifetime: TimeInterval
     private let now: @Sendable () -> Date
-    /// More lists than this (customers × pages) and the stale ones are dropped, or all of them.
+    /// More lists than this (customers × pages) and the stale ones are dropped, or all of them:
+    /// a page of 50 tickets is ~75 KB, so the cache holds at most ~40 MB.
     private let capacity: Int
     private let state = Mutex(State())
 
     public init(
-        _ base: any TicketRepository, lifetime: TimeInterval = 1, capacity: Int = 4_096,
+        _ base: any TicketRepository, lifetime: TimeInterval = 1, capacity: Int = 512,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.base = base
@@ -67,7 +68,7 @@ public final class TicketListCache: TicketRepository {
         self.now = now
     }
 
-    /// Hits and misses so far (for tests and benchmarks).
+    /// Hits and misses so far.
     public var statistics: Statistics {
         self.state.withLock { $0.statistics }
     }
