@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -12,6 +13,13 @@ from browser import chromium
 from conftest import Server
 from test_portal_browser import sign_in
 from test_sessions import member, start_session
+
+
+def after_navigation(browser) -> WebDriverWait:
+    """A wait for the page a click or a submit leads to. While Chromium swaps the documents, a lookup
+    can fail with "Node with given id does not belong to the document" (a WebDriverException, not
+    a stale element, which waits already retry); retry those too until the new page answers."""
+    return WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,))
 
 
 @pytest.fixture
@@ -27,9 +35,9 @@ def test_a_customer_files_a_ticket_by_the_form_and_sees_the_promise_in_their_zon
     # The customer is in Tokyo; the support team keeps London hours.
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     sign_in(browser, server, "ann@acme.test", "correct horse")
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     browser.find_element(By.LINK_TEXT, "Support").click()
-    promise = WebDriverWait(browser, 15).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#new-ticket .promise")))
+    promise = after_navigation(browser).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#new-ticket .promise")))
     assert promise.text.startswith("We will answer by"), promise.text
     assert promise.text.endswith("(Asia/Tokyo)."), promise.text
     expected = requests.get(
@@ -46,7 +54,7 @@ def test_a_customer_files_a_ticket_by_the_form_and_sees_the_promise_in_their_zon
     browser.save_screenshot(str(artifacts / "support-form.png"))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    heading = WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "#1 "))
+    heading = after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "#1 "))
     assert heading
     assert browser.find_element(By.TAG_NAME, "h1").text == "#1 Terminal froze <script>alert(1)</script>"
     assert "Both times after a Wi-Fi drop." in browser.find_element(By.CSS_SELECTOR, "#ticket .facts").text
@@ -86,9 +94,9 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
         numbers.append(call.json()["number"])
 
     sign_in(browser, server, server.operator_email, server.operator_password)
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     browser.find_element(By.LINK_TEXT, "Console").click()
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Agent console"))
+    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Agent console"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
     assert [row.find_element(By.CSS_SELECTOR, "td").text for row in rows] == [str(numbers[1]), str(numbers[0]), "1"]
     assert ["breached" in row.get_attribute("class") for row in rows] == [True, True, False]
@@ -122,7 +130,7 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
 def test_the_console_is_for_the_team_only(server: Server, browser):
     member(server)
     sign_in(browser, server, "ann@acme.test", "correct horse")
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     assert not browser.find_elements(By.LINK_TEXT, "Console")
     browser.get(f"{server.url}/console")
     assert "Not for your role" in browser.find_element(By.TAG_NAME, "h1").text
