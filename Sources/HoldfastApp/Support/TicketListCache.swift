@@ -8,8 +8,9 @@ import Synchronization
 /// poll reads and decodes 50 rows. A list is served from memory while both hold:
 ///
 /// - **no ticket was written through this server since it was read.** `create` and `save`
-///   bump a generation after their transaction commits, and a list read before the bump is
-///   never served after it, so whoever files or answers a ticket sees it in the next list;
+///   empty the cache once their transaction has ended, so a list read before (or during) a
+///   write is never served after it, and whoever files or answers a ticket sees it in the next
+///   list;
 /// - **it is younger than `lifetime`** (1 s by default). That bounds how late a list shows the
 ///   writes this server cannot see: `holdfast mail-gate` filing a mailed ticket, or another
 ///   server on the same PostgreSQL.
@@ -29,7 +30,7 @@ public final class TicketListCache: TicketRepository {
 
     private enum Scope: Hashable {
         case requester(User.ID)
-        case queue([Tenant.ID]?)
+        case queue(Set<Tenant.ID>?)
     }
 
     private struct Key: Hashable {
@@ -39,13 +40,11 @@ public final class TicketListCache: TicketRepository {
     }
 
     private struct Entry {
-        var generation: Int
         var readAt: Date
         var tickets: Task<[Ticket], any Error>
     }
 
     private struct State {
-        var generation = 0
         var entries: [Key: Entry] = [:]
         var statistics = Statistics()
     }
@@ -80,8 +79,7 @@ public final class TicketListCache: TicketRepository {
     }
 
     public func queue(tenantIDs: Set<Tenant.ID>?, limit: Int, offset: Int) async throws -> [Ticket] {
-        let tenants = tenantIDs.map { $0.sorted { $0.description < $1.description } }
-        return try await self.cached(Key(scope: .queue(tenants), limit: limit, offset: offset)) { base in
+        try await self.cached(Key(scope: .queue(tenantIDs), limit: limit, offset: offset)) { base in
             try await base.queue(tenantIDs: tenantIDs, limit: limit, offset: offset)
         }
     }
@@ -112,10 +110,7 @@ public final class TicketListCache: TicketRepository {
 
     /// Forgets every list; called after each write of this server, committed or not.
     private func invalidate() {
-        self.state.withLock { state in
-            state.generation += 1
-            state.entries.removeAll(keepingCapacity: true)
-        }
+        self.state.withLock { $0.entries.removeAll(keepingCapacity: true) }
     }
 
     private func cached(
@@ -126,9 +121,7 @@ public final class TicketListCache: TicketRepository {
         }
         let now = self.now()
         let task = self.state.withLock { state -> Task<[Ticket], any Error> in
-            if let entry = state.entries[key], entry.generation == state.generation,
-                now >= entry.readAt, now.timeIntervalSince(entry.readAt) < self.lifetime
-            {
+            if let entry = state.entries[key], now >= entry.readAt, now.timeIntervalSince(entry.readAt) < self.lifetime {
                 state.statistics.hits += 1
                 return entry.tickets
             }
@@ -141,7 +134,7 @@ public final class TicketListCache: TicketRepository {
             }
             let base = self.base
             let task = Task { try await read(base) }
-            state.entries[key] = Entry(generation: state.generation, readAt: now, tickets: task)
+            state.entries[key] = Entry(readAt: now, tickets: task)
             return task
         }
         do {

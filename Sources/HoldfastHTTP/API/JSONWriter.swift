@@ -19,20 +19,19 @@ struct JSONWriter {
     }
 
     mutating func object(_ body: (inout JSONWriter) -> Void) {
-        self.separate()
-        self.bytes.append(UInt8(ascii: "{"))
-        self.isFirst = true
-        body(&self)
-        self.bytes.append(UInt8(ascii: "}"))
-        self.isFirst = false
+        self.container(UInt8(ascii: "{"), UInt8(ascii: "}"), body)
     }
 
     mutating func array(_ body: (inout JSONWriter) -> Void) {
+        self.container(UInt8(ascii: "["), UInt8(ascii: "]"), body)
+    }
+
+    private mutating func container(_ open: UInt8, _ close: UInt8, _ body: (inout JSONWriter) -> Void) {
         self.separate()
-        self.bytes.append(UInt8(ascii: "["))
+        self.bytes.append(open)
         self.isFirst = true
         body(&self)
-        self.bytes.append(UInt8(ascii: "]"))
+        self.bytes.append(close)
         self.isFirst = false
     }
 

@@ -32,7 +32,7 @@ struct SupportPages {
         let recent = try await self.sessions.sessions(of: user, includeClosed: true)
             .filter { $0.machine.createdAt >= since }.sorted { $0.machine.createdAt > $1.machine.createdAt }.prefix(10)
         let rows = try self.pages.rows(
-            "support-row", tickets, version: { .init(id: $0.id.rawValue, revision: $0.revision) }, model: TicketRow.init)
+            "support-row", tickets, version: { RecordVersion(id: $0.id.rawValue, revision: $0.revision) }, model: TicketRow.init)
         let page = SupportPage(
             page: chrome, ticketRows: rows, hasTickets: !tickets.isEmpty, kinds: TicketKind.allCases.map(\.rawValue),
             sessions: recent.map(SessionRow.init), isTeam: AccessPolicy.isSupportTeam(user))
@@ -72,7 +72,7 @@ struct SupportPages {
         let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now()).map(QueueRow.init)
         let rows = try self.pages.rows(
             "console-row", entries,
-            version: { .init(id: $0.id, revision: $0.revision, variant: "\($0.timeLeft)|\($0.isBreached)|\($0.isDueSoon)") },
+            version: { RecordVersion(id: $0.id, revision: $0.revision, variant: "\($0.timeLeft)|\($0.isBreached)|\($0.isDueSoon)") },
             model: { $0 })
         let page = ConsolePage(
             page: chrome, rows: rows, hasEntries: !entries.isEmpty, zone: calendar.timeZone.identifier,

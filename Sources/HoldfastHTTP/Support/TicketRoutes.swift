@@ -1,7 +1,6 @@
 import Foundation
 import HoldfastCore
 import Hummingbird
-import Synchronization
 
 /// `/tickets…`: file, list, read and answer support tickets.
 struct TicketRoutes {
@@ -211,23 +210,12 @@ struct TicketDTO: ResponseGenerator {
     }
 }
 
-/// Each listed ticket's JSON, kept by id and revision, so a list that is read again (an agent's
-/// console polling the queue) is copied rather than written anew.
-///
-/// A ticket's JSON depends on nothing but the ticket, and every change to a ticket raises its
-/// revision (the store refuses a save that does not), so an entry can never be stale: a changed
-/// ticket simply misses and is written again. Holds at most `capacity` tickets (~1 KB each).
+/// Ticket lists as JSON, each listed ticket's object kept by id and revision (``RenderedMemo``).
 final class TicketJSONMemo: Sendable {
-    private struct Written {
-        var revision: Int
-        var bytes: [UInt8]
-    }
-
-    private let capacity: Int
-    private let written = Mutex([Ticket.ID: Written]())
+    private let written: RenderedMemo<RecordVersion, [UInt8]>
 
     init(capacity: Int = 20_000) {
-        self.capacity = capacity
+        self.written = RenderedMemo(capacity: capacity)
     }
 
     func response(for tickets: [Ticket]) -> Response {
@@ -236,29 +224,18 @@ final class TicketJSONMemo: Sendable {
 
     /// `{"items":[…]}` for `tickets`, in their order.
     func list(_ tickets: [Ticket]) -> JSONWriter {
-        var known = self.written.withLock { written in tickets.map { written[$0.id] } }
-        var fresh: [(Ticket.ID, Written)] = []
-        var writer = JSONWriter(capacity: 256 + 1_024 * tickets.count)
+        let objects = self.written.values(
+            tickets, key: { RecordVersion(id: $0.id.rawValue, revision: $0.revision) },
+            render: { ticket in
+                var one = JSONWriter(capacity: 1_024)
+                TicketDTO(ticket).write(to: &one)
+                return one.bytes
+            })
+        var writer = JSONWriter(capacity: 256 + objects.reduce(0) { $0 + $1.count + 1 })
         writer.object { writer in
             writer.key("items")
             writer.array { writer in
-                for (index, ticket) in tickets.enumerated() {
-                    if let memo = known[index], memo.revision == ticket.revision {
-                        writer.raw(memo.bytes)
-                    } else {
-                        var one = JSONWriter(capacity: 1_024)
-                        TicketDTO(ticket).write(to: &one)
-                        writer.raw(one.bytes)
-                        fresh.append((ticket.id, Written(revision: ticket.revision, bytes: one.bytes)))
-                    }
-                }
-            }
-        }
-        known.removeAll()
-        if !fresh.isEmpty {
-            self.written.withLock { written in
-                if written.count + fresh.count > self.capacity { written.removeAll(keepingCapacity: true) }
-                for (id, entry) in fresh { written[id] = entry }
+                for object in objects { writer.raw(object) }
             }
         }
         return writer

@@ -1,0 +1,45 @@
+import Foundation
+import Synchronization
+
+/// What a rendered piece of a record shows: the record at one revision, and whatever else the
+/// piece shows that the revision does not fix (the console's time left), if anything.
+struct RecordVersion: Hashable, Sendable {
+    var id: UUID
+    var revision: Int
+    var variant: String = ""
+}
+
+/// Rendered pieces of records (a ticket's JSON, a list's HTML rows) kept by what they show, so a
+/// list that is read again (an agent's console polling the queue) is copied, not rendered anew.
+///
+/// An entry can never be stale: every change to a ticket raises its revision (the store refuses
+/// a save that does not), so a changed record has a new key, misses, and is rendered again.
+/// Holds at most `capacity` pieces, then starts over.
+final class RenderedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let capacity: Int
+    private let kept = Mutex([Key: Value]())
+
+    init(capacity: Int = 20_000) {
+        self.capacity = capacity
+    }
+
+    /// The piece of each item, in order: kept ones as they are, the others rendered and kept.
+    func values<Item>(_ items: [Item], key: (Item) -> Key, render: (Item) throws -> Value) rethrows -> [Value] {
+        let keys = items.map(key)
+        let known = self.kept.withLock { kept in keys.map { kept[$0] } }
+        var fresh: [(Key, Value)] = []
+        let values = try zip(items, known).enumerated().map { index, pair in
+            if let value = pair.1 { return value }
+            let value = try render(pair.0)
+            fresh.append((keys[index], value))
+            return value
+        }
+        if !fresh.isEmpty {
+            self.kept.withLock { kept in
+                if kept.count + fresh.count > self.capacity { kept.removeAll(keepingCapacity: true) }
+                for (key, value) in fresh { kept[key] = value }
+            }
+        }
+        return values
+    }
+}
