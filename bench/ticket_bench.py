@@ -4,12 +4,12 @@ on loopback against the release `holdfast serve` (SQLite). Target: >= 5,000 req/
 p99 <= 20 ms for a page of 50.
 
     .venv/bin/python bench/ticket_bench.py [--tickets 100000] [--duration 20] [--repeats 3]
-        [--threads 2] [--connections 16] [--sla] [--seeded DIR] [--only NAME] [--list-cache 0s]
+        [--threads 2] [--connections 16] [--sla] [--seeded DIR] [--only NAME] [--read-cache 0s]
         [--writes N] [--label LABEL]
 
 `--seeded DIR` reuses a data directory seeded before (copied, so runs start from the same
-store); `--list-cache 0s` turns the server's ticket list cache off (every list read from the
-store); `--writes N` has the customer file N tickets a second while wrk runs, each of which
+store); `--read-cache 0s` turns the server's read caches off (every ticket list, session list
+and tenant read from the store); `--writes N` has the customer file N tickets a second while wrk runs, each of which
 clears the list cache; `HOLDFAST_BINARY` picks the server binary, for before/after runs.
 
 Seeds a fresh data directory with `HoldfastBench seed-tickets` (a year of tickets over 8 tenants
@@ -49,6 +49,12 @@ TARGET_RPS = 5_000
 TARGET_P99_MS = 20.0
 PAGE = 50
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def cache_flag() -> str:
+    """The server's read-cache flag: `--read-cache`, or `--ticket-list-cache` in a binary from before it (A/B runs)."""
+    usage = subprocess.run([str(BINARY), "serve", "--help"], capture_output=True, text=True).stdout
+    return "--read-cache" if "--read-cache" in usage else "--ticket-list-cache"
 
 
 def seed(data_dir: Path, tickets: int) -> dict:
@@ -163,8 +169,8 @@ def main() -> None:
                         help="a data directory seeded before (by a run's `seed-tickets`): copied, not seeded again")
     parser.add_argument("--only", action="append", choices=["api_tickets", "console", "support"],
                         help="measure only these endpoints (repeatable)")
-    parser.add_argument("--list-cache",
-                        help="pass --ticket-list-cache to the server (default: the server's 1s; 0s reads every list "
+    parser.add_argument("--read-cache", dest="list_cache",
+                        help="pass --read-cache to the server (default: the server's 1s; 0s reads every list "
                              "from the store); leave it out for a binary from before the flag")
     parser.add_argument("--label", help="save the figures as bench/results/tickets-LABEL.json")
     parser.add_argument("--writes", type=float, default=0.0,
@@ -183,7 +189,7 @@ def main() -> None:
         seeded = seed(data_dir, options.tickets)
     seed_seconds = time.monotonic() - started
     server = Server(data_dir=data_dir, member=False,
-                    extra=("--ticket-list-cache", options.list_cache) if options.list_cache else ())
+                    extra=(cache_flag(), options.list_cache) if options.list_cache else ())
     try:
         operator = server.login(*server.first_operator())
         customer = server.login(seeded["customerEmail"], seeded["password"])

@@ -110,7 +110,7 @@ def test_refused_mail_bounces_with_a_reason_and_saves_nothing(server: Server):
 
 
 def test_a_polled_queue_shows_a_mailed_ticket_soon_and_its_own_answers_at_once(server: Server):
-    """The server keeps a ticket list for up to --ticket-list-cache (1 s) unless it writes a ticket
+    """The server keeps a ticket list for up to --read-cache (1 s) unless it writes a ticket
     itself. mail-gate is another process, so its ticket shows once the cached queue expires; an
     answer given through the server shows in the very next read."""
     import time

@@ -55,7 +55,11 @@ public func buildServer(
     let database = try await openDatabase(configuration, logger: logger)
     do {
         var repositories = Repositories.sql(database)
-        repositories.tickets = TicketListCache(repositories.tickets, lifetime: configuration.ticketListCacheLifetime, now: now)
+        let cacheLifetime = configuration.readCacheLifetime
+        repositories.tickets = TicketListCache(repositories.tickets, lifetime: cacheLifetime, now: now)
+        repositories.sessions = SessionListCache(repositories.sessions, lifetime: cacheLifetime, now: now)
+        repositories.tenants = TenantCache(repositories.tenants, lifetime: cacheLifetime, now: now)
+        repositories.settings = SettingsCache(repositories.settings, lifetime: cacheLifetime, now: now)
         let authenticator = Authenticator(configuration: configuration.authentication, repositories: repositories, now: now)
         let accounts = Accounts(repositories: repositories, authenticator: authenticator, now: now)
         let firstOperator = try await accounts.ensureOperator()

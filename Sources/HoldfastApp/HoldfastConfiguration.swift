@@ -62,10 +62,11 @@ public struct HoldfastConfiguration: Sendable {
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
     public var authentication = Authenticator.Configuration()
-    /// How long a ticket list read from the store may be served again from memory
-    /// (``TicketListCache``): the most a list lags writes this server does not make itself
-    /// (mail-gate, other servers). 0 reads every list from the store.
-    public var ticketListCacheLifetime: TimeInterval = 1
+    /// How long the reads the portal repeats on every page may be served again from memory:
+    /// ticket lists (``TicketListCache``), a user's sessions (``SessionListCache``), tenants
+    /// (``TenantCache``) and settings such as the support calendar (``SettingsCache``). The most they lag writes this server does not make itself (mail-gate,
+    /// other servers); its own writes show at once. 0 reads everything from the store.
+    public var readCacheLifetime: TimeInterval = 1
 
     public init() {}
 

@@ -55,11 +55,11 @@ struct Serve: AsyncParsableCommand {
     var backupTimeout = "10m"
 
     @Option(
-        name: .customLong("ticket-list-cache"),
+        name: .customLong("read-cache"),
         help:
-            "How long a ticket list may be served from memory; the most a list lags tickets filed by mail-gate or another server (0s turns it off; at most 1m)."
+            "How long ticket lists, a user's sessions and tenants may be served from memory; the most they lag what mail-gate or another server writes (0s turns it off; at most 1m)."
     )
-    var ticketListCache = "1s"
+    var readCache = "1s"
 
     func run() async throws {
         let logger = Console.logger(level: self.store.logLevel)
@@ -78,9 +78,9 @@ struct Serve: AsyncParsableCommand {
         configuration.backups.drillInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.drillInterval) })
         configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })
         configuration.backups.commandTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.backupTimeout) })
-        configuration.ticketListCacheLifetime = TimeInterval(try Console.parse { try DurationText.seconds(self.ticketListCache) })
-        guard (0...60).contains(configuration.ticketListCacheLifetime) else {
-            throw ValidationFailure(message: "--ticket-list-cache must be between 0s and 1m.")
+        configuration.readCacheLifetime = TimeInterval(try Console.parse { try DurationText.seconds(self.readCache) })
+        guard (0...60).contains(configuration.readCacheLifetime) else {
+            throw ValidationFailure(message: "--read-cache must be between 0s and 1m.")
         }
         guard configuration.backups.snapshotInterval >= 10, configuration.backups.commandTimeout >= 5 else {
             throw ValidationFailure(message: "--snapshot-interval must be at least 10s and --backup-timeout at least 5s.")

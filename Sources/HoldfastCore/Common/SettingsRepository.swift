@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Installation-wide settings the operators change at run time (the support calendar, …),
 /// each a JSON document under a stable key. Shared by every server of an installation, which
@@ -26,6 +27,15 @@ extension SettingsRepository {
         guard let stored = try await self.value(for: SettingKey.supportCalendar) else {
             return try BusinessCalendar.standard()
         }
-        return try JSONDecoder().decode(BusinessCalendar.self, from: Data(stored.utf8))
+        if let last = lastSupportCalendar.withLock({ $0 }), last.text == stored {
+            return last.calendar
+        }
+        let calendar = try JSONDecoder().decode(BusinessCalendar.self, from: Data(stored.utf8))
+        lastSupportCalendar.withLock { $0 = (stored, calendar) }
+        return calendar
     }
 }
+
+/// The support calendar last decoded, with the text it came from: the console asks for it on
+/// every poll, and decoding it (zone, hours, a year or two of holidays) costs more than reading it.
+private let lastSupportCalendar = Mutex<(text: String, calendar: BusinessCalendar)?>(nil)

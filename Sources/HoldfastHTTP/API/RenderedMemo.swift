@@ -23,6 +23,17 @@ final class RenderedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.capacity = capacity
     }
 
+    /// The piece kept for `key`, or `render()`'s, kept.
+    func value(for key: Key, render: () throws -> Value) rethrows -> Value {
+        if let value = self.kept.withLock({ $0[key] }) { return value }
+        let value = try render()
+        self.kept.withLock { kept in
+            if kept.count >= self.capacity { kept.removeAll(keepingCapacity: true) }
+            kept[key] = value
+        }
+        return value
+    }
+
     /// The piece of each item, in order: kept ones as they are, the others rendered and kept.
     func values<Item>(_ items: [Item], key: (Item) -> Key, render: (Item) throws -> Value) rethrows -> [Value] {
         let keys = items.map(key)

@@ -23,11 +23,22 @@ struct PageRenderer: Sendable {
     }
 
     func render(_ template: String, _ page: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        Self.response(ByteBuffer(string: try self.html(template, page)), status: status)
+    }
+
+    /// The page `template` renders for a model made from `inputs`, kept by `inputs`: a page
+    /// reloaded or polled with nothing changed (the same tickets at the same revisions, the same
+    /// signed-in user) is sent again as it is, not rendered. `inputs` must determine everything
+    /// the page shows.
+    func render<Inputs>(
+        _ template: String, memo: RenderedMemo<Inputs, ByteBuffer>, inputs: Inputs, model: () throws -> Any
+    ) throws -> Response {
+        Self.response(try memo.value(for: inputs) { ByteBuffer(string: try self.html(template, model())) }, status: .ok)
+    }
+
+    private static func response(_ html: ByteBuffer, status: HTTPResponse.Status) -> Response {
         Response(
-            status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: try self.html(template, page)))
-        )
+            status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: html))
     }
 
     private func html(_ template: String, _ model: Any) throws -> String {

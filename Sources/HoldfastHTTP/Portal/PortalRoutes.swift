@@ -112,8 +112,8 @@ struct PortalRoutes {
 }
 
 /// What every page shows around its content: the title and who is signed in.
-struct PageChrome {
-    struct SignedIn {
+struct PageChrome: Hashable, Sendable {
+    struct SignedIn: Hashable, Sendable {
         var name: String
         var email: String
         var role: String
@@ -161,7 +161,7 @@ struct ViewerPage {
 }
 
 /// A session as pages show it; times are ISO 8601 for the page's script to count down.
-struct SessionRow {
+struct SessionRow: Hashable, Sendable {
     var id: String
     var kind: String
     var state: String

@@ -13,6 +13,10 @@ struct SupportPages {
     let sessions: any SessionService
     let repositories: Repositories
     let now: @Sendable () -> Date
+    /// `/support` pages rendered, by what they show (a customer reloading it sees the same page).
+    let renderedPages = RenderedMemo<SupportPage.Inputs, ByteBuffer>(capacity: 512)
+    /// `/console` pages rendered, by what they show (the queue polled within the same minute).
+    let renderedConsoles = RenderedMemo<ConsolePage.Inputs, ByteBuffer>(capacity: 256)
 
     /// How many tickets one page of a list shows.
     static let pageSize = 50
@@ -31,12 +35,15 @@ struct SupportPages {
         let since = self.now().addingTimeInterval(-7 * 86_400)
         let recent = try await self.sessions.sessions(of: user, includeClosed: true)
             .filter { $0.machine.createdAt >= since }.sorted { $0.machine.createdAt > $1.machine.createdAt }.prefix(10)
-        let rows = try self.pages.rows(
-            "support-row", tickets, version: { RecordVersion(id: $0.id.rawValue, revision: $0.revision) }, model: TicketRow.init)
-        let page = SupportPage(
-            page: chrome, ticketRows: rows, hasTickets: !tickets.isEmpty, kinds: TicketKind.allCases.map(\.rawValue),
-            sessions: recent.map(SessionRow.init), isTeam: AccessPolicy.isSupportTeam(user))
-        return try self.pages.render("support", page)
+        let isTeam = AccessPolicy.isSupportTeam(user)
+        let version = { (ticket: Ticket) in RecordVersion(id: ticket.id.rawValue, revision: ticket.revision) }
+        let inputs = SupportPage.Inputs(
+            userID: user.id, chrome: chrome, tickets: tickets.map(version), sessions: recent.map(SessionRow.init), isTeam: isTeam)
+        return try self.pages.render("support", memo: self.renderedPages, inputs: inputs) {
+            SupportPage(
+                page: chrome, ticketRows: try self.pages.rows("support-row", tickets, version: version, model: TicketRow.init),
+                hasTickets: !tickets.isEmpty, kinds: TicketKind.allCases.map(\.rawValue), sessions: inputs.sessions, isTeam: isTeam)
+        }
     }
 
     @Sendable func ticket(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -69,16 +76,16 @@ struct SupportPages {
         let offset = try request.page().offset
         let calendar = try await self.repositories.settings.supportCalendar()
         let tickets = try await self.support.tickets(for: user, limit: Self.pageSize, offset: offset)
-        let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now()).map(QueueRow.init)
-        let rows = try self.pages.rows(
-            "console-row", entries,
-            version: { RecordVersion(id: $0.id, revision: $0.revision, variant: "\($0.timeLeft)|\($0.isBreached)|\($0.isDueSoon)") },
-            model: { $0 })
-        let page = ConsolePage(
-            page: chrome, rows: rows, hasEntries: !entries.isEmpty, zone: calendar.timeZone.identifier,
+        let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now())
+        let inputs = ConsolePage.Inputs(
+            userID: user.id, chrome: chrome, rows: entries.map(QueueRow.version), zone: calendar.timeZone.identifier,
             previousOffset: offset > 0 ? max(0, offset - Self.pageSize) : nil,
             nextOffset: tickets.count == Self.pageSize ? offset + Self.pageSize : nil)
-        return try self.pages.render("console", page)
+        return try self.pages.render("console", memo: self.renderedConsoles, inputs: inputs) {
+            ConsolePage(
+                page: chrome, rows: try self.pages.rows("console-row", entries, version: QueueRow.version, model: QueueRow.init),
+                hasEntries: !entries.isEmpty, zone: inputs.zone, previousOffset: inputs.previousOffset, nextOffset: inputs.nextOffset)
+        }
     }
 }
 
@@ -108,6 +115,17 @@ struct TicketRow {
 }
 
 struct SupportPage {
+    /// Everything the page shows, for ``PageRenderer/render(_:memo:inputs:model:)``: the rows
+    /// by the tickets' versions, since a row shows nothing but its ticket.
+    struct Inputs: Hashable, Sendable {
+        /// Whose page it is: never shown to anyone else, whatever else matches.
+        var userID: User.ID
+        var chrome: PageChrome
+        var tickets: [RecordVersion]
+        var sessions: [SessionRow]
+        var isTeam: Bool
+    }
+
     var page: PageChrome
     /// The list's `<tr>` rows, rendered from `support-row` (escaped there).
     var ticketRows: String
@@ -212,6 +230,14 @@ struct QueueRow {
 }
 
 extension QueueRow {
+    /// What a row shows: its ticket at one revision, and the time left (in whole minutes) and
+    /// breach that go with it; cheap to tell, so a kept row is found without building it.
+    static func version(of entry: TicketQueue.Entry) -> RecordVersion {
+        RecordVersion(
+            id: entry.ticket.id.rawValue, revision: entry.ticket.revision,
+            variant: "\(entry.businessMinutesLeft.map(String.init) ?? "-")|\(entry.isBreached)")
+    }
+
     /// Business time in hours and minutes ("27 h 5 min"): days would suggest 24-hour days.
     static func businessTime(_ minutes: Int) -> String {
         switch (minutes / 60, minutes % 60) {
@@ -223,6 +249,17 @@ extension QueueRow {
 }
 
 struct ConsolePage {
+    /// Everything the page shows, for ``PageRenderer/render(_:memo:inputs:model:)``.
+    struct Inputs: Hashable, Sendable {
+        /// Whose page it is: never shown to anyone else, whatever else matches.
+        var userID: User.ID
+        var chrome: PageChrome
+        var rows: [RecordVersion]
+        var zone: String
+        var previousOffset: Int?
+        var nextOffset: Int?
+    }
+
     var page: PageChrome
     /// The queue's `<tr>` rows, rendered from `console-row` (escaped there).
     var rows: String
