@@ -33,7 +33,7 @@ final class ReadCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         var statistics = CacheStatistics()
     }
 
-    let lifetime: TimeInterval
+    private let lifetime: TimeInterval
     private let capacity: Int
     private let now: @Sendable () -> Date
     private let state = Mutex(State())

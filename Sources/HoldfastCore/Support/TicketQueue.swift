@@ -43,8 +43,29 @@ public enum TicketQueue {
 
     /// The queue rows for `tickets`: those in the queue, in queue order, with time left at `now`.
     public static func entries(_ tickets: [Ticket], calendar: BusinessCalendar, at now: Date) throws -> [Entry] {
+        try self.entries(tickets, at: now) { ticket in try self.timeLeft(for: ticket, calendar: calendar, at: now) }
+    }
+
+    /// ``entries(_:calendar:at:)`` read off `clock`: `now` is walked to once, and each due date's
+    /// reading is kept for the next poll. The time left is the same to the millisecond.
+    public static func entries(_ tickets: [Ticket], clock: BusinessClock, at now: Date) throws -> [Entry] {
+        var nowReading: Int64?
+        return try self.entries(tickets, at: now) { ticket in
+            guard ticket.isAwaitingFirstResponse, let due = ticket.firstResponseDueAt else { return nil }
+            let from: Int64
+            if let paused = ticket.pausedSince, paused < now {
+                from = try clock.reading(at: paused, keep: true)
+            } else {
+                from = try nowReading ?? clock.reading(at: now)
+                nowReading = from
+            }
+            return TimeInterval(try clock.reading(at: due, keep: true) - from) / 1_000
+        }
+    }
+
+    private static func entries(_ tickets: [Ticket], at now: Date, timeLeft: (Ticket) throws -> TimeInterval?) throws -> [Entry] {
         try tickets.filter(self.contains).sorted(by: self.precedes).map { ticket in
-            let left = try self.timeLeft(for: ticket, calendar: calendar, at: now)
+            let left = try timeLeft(ticket)
             return Entry(
                 ticket: ticket,
                 businessMinutesLeft: left.map { Int(($0 / 60).rounded(.down)) },

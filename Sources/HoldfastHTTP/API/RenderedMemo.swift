@@ -9,12 +9,14 @@ struct RecordVersion: Hashable, Sendable {
     var variant: String = ""
 }
 
-/// Rendered pieces of records (a ticket's JSON, a list's HTML rows) kept by what they show, so a
-/// list that is read again (an agent's console polling the queue) is copied, not rendered anew.
+/// Rendered pieces of records (a ticket's JSON, a list's HTML rows, a whole page) kept by what
+/// they show, so a list that is read again (an agent's console polling the queue) is copied, not
+/// rendered anew.
 ///
-/// An entry can never be stale: every change to a ticket raises its revision (the store refuses
-/// a save that does not), so a changed record has a new key, misses, and is rendered again.
-/// Holds at most `capacity` pieces, then starts over.
+/// An entry can never be stale as long as its key holds everything it shows: every change to a
+/// ticket raises its revision (the store refuses a save that does not), so a changed record has a
+/// new key, misses, and is rendered again; a page's key holds its rows' keys and the rest of what
+/// it shows. Holds at most `capacity` pieces, then starts over.
 final class RenderedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private let capacity: Int
     private let kept = Mutex([Key: Value]())

@@ -17,6 +17,8 @@ struct SupportPages {
     let renderedPages = RenderedMemo<SupportPage.Inputs, ByteBuffer>(capacity: 512)
     /// `/console` pages rendered, by what they show (the queue polled within the same minute).
     let renderedConsoles = RenderedMemo<ConsolePage.Inputs, ByteBuffer>(capacity: 256)
+    /// The support calendar's business clock, which keeps the due dates' readings between polls.
+    let queueClocks = RenderedMemo<BusinessCalendar, BusinessClock>(capacity: 4)
 
     /// How many tickets one page of a list shows.
     static let pageSize = 50
@@ -76,7 +78,9 @@ struct SupportPages {
         let offset = try request.page().offset
         let calendar = try await self.repositories.settings.supportCalendar()
         let tickets = try await self.support.tickets(for: user, limit: Self.pageSize, offset: offset)
-        let entries = try TicketQueue.entries(tickets, calendar: calendar, at: self.now())
+        let now = self.now()
+        let clock = self.queueClocks.value(for: calendar) { BusinessClock(calendar: calendar, anchor: now) }
+        let entries = try TicketQueue.entries(tickets, clock: clock, at: now)
         let inputs = ConsolePage.Inputs(
             userID: user.id, chrome: chrome, rows: entries.map(QueueRow.version), zone: calendar.timeZone.identifier,
             previousOffset: offset > 0 ? max(0, offset - Self.pageSize) : nil,
