@@ -10,7 +10,7 @@ p99 <= 20 ms for a page of 50.
 `--seeded DIR` reuses a data directory seeded before (copied, so runs start from the same
 store); `--read-cache 0s` turns the server's read caches off (every ticket list, session list
 and tenant read from the store); `--writes N` has the customer file N tickets a second while wrk runs, each of which
-clears the list cache; `HOLDFAST_BINARY` picks the server binary, for before/after runs.
+empties the read caches; `HOLDFAST_BINARY` picks the server binary, for before/after runs.
 
 Seeds a fresh data directory with `HoldfastBench seed-tickets` (a year of tickets over 8 tenants
 and 320 customers, statuses by age), starts `holdfast serve` on it, signs in as the first
@@ -114,7 +114,7 @@ def measure(server: Server, name: str, url: str, header: str, options: argparse.
 
 class Writer:
     """Files `rate` tickets a second as the customer, from a thread, until stopped: the writes that
-    clear the server's list cache while wrk reads."""
+    empty the server's read caches while wrk reads."""
 
     def __init__(self, url: str, token: str, rate: float):
         self.url, self.token, self.rate = url, token, rate
@@ -174,7 +174,7 @@ def main() -> None:
                              "from the store); leave it out for a binary from before the flag")
     parser.add_argument("--label", help="save the figures as bench/results/tickets-LABEL.json")
     parser.add_argument("--writes", type=float, default=0.0,
-                        help="tickets filed per second by a customer while wrk runs (each one clears the list cache)")
+                        help="tickets filed per second by a customer while wrk runs (each one empties the read caches)")
     options = parser.parse_args()
     for binary in (BENCH, BINARY):
         if not binary.exists():
@@ -232,7 +232,7 @@ def main() -> None:
     results["binary"] = str(BINARY)
     path = write_result(f"tickets-{options.label}" if options.label else "tickets", results)
 
-    print(f"list cache {options.list_cache or 'default'}, {options.writes:g} tickets filed per second during the runs"
+    print(f"read cache {options.list_cache or 'default'}, {options.writes:g} tickets filed per second during the runs"
           + (f" ({results['writes_made']} filed)" if writer else ""))
     print(f"tickets ({seeded['tickets']} in the store, median of {options.repeats} wrk runs, "
           f"target >= {TARGET_RPS} req/s and p99 <= {TARGET_P99_MS:.0f} ms):")
