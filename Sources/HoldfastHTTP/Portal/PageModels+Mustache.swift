@@ -132,8 +132,6 @@ extension QueueRow: MustacheParent {
         case "timeLeft": self.timeLeft
         case "isBreached": self.isBreached
         case "isDueSoon": self.isDueSoon
-        case "id": self.id
-        case "revision": self.revision
         default: nil
         }
     }

@@ -211,14 +211,9 @@ struct QueueRow {
     var timeLeft: String
     var isBreached: Bool
     var isDueSoon: Bool
-    /// The ticket's id and revision, for ``PageRenderer/rows(_:_:version:model:)``.
-    var id: UUID
-    var revision: Int
 
     init(_ entry: TicketQueue.Entry) {
         self.ticket = TicketRow(entry.ticket)
-        self.id = entry.ticket.id.rawValue
-        self.revision = entry.ticket.revision
         self.isBreached = entry.isBreached
         let minutes = entry.businessMinutesLeft
         self.isDueSoon = !entry.isBreached && minutes.map { $0 * 60 < Int(TicketQueue.defaultWarningWindow) } == true
