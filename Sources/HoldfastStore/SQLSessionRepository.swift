@@ -53,6 +53,13 @@ public struct SQLSessionRepository: SessionRepository {
         }
     }
 
+    public func newest(userID: User.ID, limit: Int) async throws -> [Session] {
+        try await self.database.withConnection { sql in
+            try await Self.query(sql).where("user_id", .equal, userID.description)
+                .orderBy("created_at", .descending).limit(limit).all().map(Self.session)
+        }
+    }
+
     public func listLive(tenantID: Tenant.ID) async throws -> [Session] {
         try await self.database.withConnection { sql in
             try await Self.query(sql).where("tenant_id", .equal, tenantID.description)

@@ -189,6 +189,10 @@ struct InMemorySessionRepository: SessionRepository {
         }
     }
 
+    func newest(userID: User.ID, limit: Int) async throws -> [Session] {
+        Array(try await self.list(userID: userID, includeClosed: true).prefix(limit))
+    }
+
     func listLive(tenantID: Tenant.ID) async throws -> [Session] {
         self.store.state.withLock { state in
             Self.newestFirst(state.sessions.values.filter { $0.tenantID == tenantID && $0.state != .closed })

@@ -46,6 +46,13 @@ struct SessionAndTenantCacheTests {
         #expect(try await cache.list(userID: ann, includeClosed: false).map(\.id) == [other.id])
         #expect(try await cache.list(userID: ann, includeClosed: true).count == 2)
         #expect(cache.statistics.hits == (lifetime > 0 ? 1 : 0))
+
+        // The newest few, as the support form asks: kept apart from the full lists, emptied alike.
+        #expect(try await cache.newest(userID: ann, limit: 1).map(\.state) == [.connected])
+        var closedToo = other
+        closedToo.machine.state = .closed
+        try await cache.save(closedToo, events: [])
+        #expect(try await cache.newest(userID: ann, limit: 1).map(\.state) == [.closed])
     }
 
     @Test(arguments: [1.0, 0.0])

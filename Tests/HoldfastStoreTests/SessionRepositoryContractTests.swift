@@ -61,6 +61,9 @@ struct SessionRepositoryContractTests {
             }
             #expect(try await repositories.sessions.list(userID: ann.id, includeClosed: false).map(\.id) == [new.id, old.id])
             #expect(try await repositories.sessions.list(userID: ann.id, includeClosed: true).map(\.id) == [new.id, closed.id, old.id])
+            #expect(try await repositories.sessions.newest(userID: ann.id, limit: 2).map(\.id) == [new.id, closed.id])
+            #expect(try await repositories.sessions.newest(userID: ann.id, limit: 10).map(\.id) == [new.id, closed.id, old.id])
+            #expect(try await repositories.sessions.newest(userID: bob.id, limit: 1).map(\.id) == [bobs.id])
             #expect(try await repositories.sessions.listLive(tenantID: tenant.id).map(\.id) == [bobs.id, new.id, old.id])
             #expect(try await repositories.sessions.listLive().count == 3)
             #expect(try await repositories.sessions.listLive(tenantID: Tenant.ID()).isEmpty)

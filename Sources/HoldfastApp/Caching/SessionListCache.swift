@@ -10,9 +10,9 @@ import HoldfastCore
 /// `lifetime`, which bounds how late it shows another server's writes. Everything else goes
 /// straight to the store.
 public final class SessionListCache: SessionRepository {
-    private struct Key: Hashable {
-        var userID: User.ID
-        var includeClosed: Bool
+    private enum Key: Hashable {
+        case all(User.ID, includeClosed: Bool)
+        case newest(User.ID, limit: Int)
     }
 
     private let base: any SessionRepository
@@ -32,9 +32,14 @@ public final class SessionListCache: SessionRepository {
 
     public func list(userID: User.ID, includeClosed: Bool) async throws -> [Session] {
         let base = self.base
-        return try await self.lists.value(for: Key(userID: userID, includeClosed: includeClosed)) {
+        return try await self.lists.value(for: .all(userID, includeClosed: includeClosed)) {
             try await base.list(userID: userID, includeClosed: includeClosed)
         }
+    }
+
+    public func newest(userID: User.ID, limit: Int) async throws -> [Session] {
+        let base = self.base
+        return try await self.lists.value(for: .newest(userID, limit: limit)) { try await base.newest(userID: userID, limit: limit) }
     }
 
     public func create(_ session: Session, events: [SessionEvent]) async throws {

@@ -126,6 +126,10 @@ public actor SessionSupervisor: SessionService {
         try await self.repositories.sessions.list(userID: user.id, includeClosed: includeClosed)
     }
 
+    public func newestSessions(of user: User, limit: Int) async throws -> [Session] {
+        try await self.repositories.sessions.newest(userID: user.id, limit: limit)
+    }
+
     public func session(_ id: Session.ID, for user: User) async throws -> Session {
         let session = try await self.stored(id)
         try AccessPolicy.requireOversight(of: session, by: user)

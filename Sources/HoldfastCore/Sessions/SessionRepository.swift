@@ -10,6 +10,9 @@ public protocol SessionRepository: Sendable {
     func find(id: Session.ID) async throws -> Session?
     /// A user's sessions, newest first; closed ones only if `includeClosed`.
     func list(userID: User.ID, includeClosed: Bool) async throws -> [Session]
+    /// A user's `limit` newest sessions, closed ones included, newest first: what the support
+    /// form offers to attach, however many sessions the user had over the years.
+    func newest(userID: User.ID, limit: Int) async throws -> [Session]
     /// A tenant's sessions that are not closed, newest first (the admin view).
     func listLive(tenantID: Tenant.ID) async throws -> [Session]
     /// Every session that is not closed, on the whole service (re-adoption at start).

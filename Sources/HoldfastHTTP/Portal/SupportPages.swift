@@ -33,10 +33,9 @@ struct SupportPages {
         guard let user = context.user else { return PageRenderer.signInFirst(request) }
         let chrome = try await self.pages.chrome(title: "Support", user: user)
         let tickets = try await self.support.tickets(for: user, limit: Self.pageSize, offset: 0)
-        // The sessions of the last week, newest first, to attach to a report.
+        // The sessions of the last week, newest first, ten at most, to attach to a report.
         let since = self.now().addingTimeInterval(-7 * 86_400)
-        let recent = try await self.sessions.sessions(of: user, includeClosed: true)
-            .filter { $0.machine.createdAt >= since }.sorted { $0.machine.createdAt > $1.machine.createdAt }.prefix(10)
+        let recent = try await self.sessions.newestSessions(of: user, limit: 10).filter { $0.machine.createdAt >= since }
         let isTeam = AccessPolicy.isSupportTeam(user)
         let version = { (ticket: Ticket) in RecordVersion(id: ticket.id.rawValue, revision: ticket.revision) }
         let inputs = SupportPage.Inputs(

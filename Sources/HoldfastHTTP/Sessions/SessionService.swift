@@ -11,6 +11,8 @@ public protocol SessionService: Sendable {
 
     func start(kind: SessionKind, for user: User) async throws -> Session
     func sessions(of user: User, includeClosed: Bool) async throws -> [Session]
+    /// The user's `limit` newest sessions, closed ones included, newest first.
+    func newestSessions(of user: User, limit: Int) async throws -> [Session]
     func session(_ id: Session.ID, for user: User) async throws -> Session
     func events(_ id: Session.ID, for user: User) async throws -> [SessionEvent]
     /// Closes the session (final snapshot, then the processes end) and returns it.
