@@ -1,6 +1,5 @@
 import Foundation
 import HoldfastCore
-import Synchronization
 
 /// Keeps the ticket lists read in the last moment, in front of the store.
 ///

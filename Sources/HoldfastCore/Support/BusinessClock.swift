@@ -10,9 +10,8 @@ import Synchronization
 /// reads the same for as long as the calendar stays, so its reading is kept (`keep: true`), and a
 /// poll costs one calendar walk (to `now`) and fifty look-ups instead of fifty walks.
 ///
-/// Readings are whole milliseconds, so their differences are exact; they agree with
-/// ``BusinessCalendar/businessTime(between:and:pauses:)`` to within a millisecond (exactly, for
-/// instants on whole milliseconds whose business time the walk adds without rounding).
+/// Readings are whole milliseconds, so their differences are exact integers; they agree with
+/// ``BusinessCalendar/businessTime(between:and:pauses:)`` to within a millisecond.
 public final class BusinessClock: Sendable {
     public let calendar: BusinessCalendar
     /// The instant that reads 0.
