@@ -64,8 +64,9 @@ public struct HoldfastConfiguration: Sendable {
     public var authentication = Authenticator.Configuration()
     /// How long the reads the portal repeats on every page may be served again from memory:
     /// ticket lists (``TicketListCache``), a user's sessions (``SessionListCache``), tenants
-    /// (``TenantCache``) and settings such as the support calendar (``SettingsCache``). The most they lag writes this server does not make itself (mail-gate,
-    /// other servers); its own writes show at once. 0 reads everything from the store.
+    /// (``TenantCache``) and settings such as the support calendar (``SettingsCache``). The most
+    /// they lag writes this server does not make itself (mail-gate, other servers); its own
+    /// writes show at once. 0 reads everything from the store.
     public var readCacheLifetime: TimeInterval = 1
 
     public init() {}

@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("read-cache"),
         help:
-            "How long ticket lists, a user's sessions and tenants may be served from memory; the most they lag what mail-gate or another server writes (0s turns it off; at most 1m)."
+            "How long ticket lists, a user's sessions, tenants and settings (the support calendar) may be served from memory; the most they lag what mail-gate or another server writes (0s turns it off; at most 1m)."
     )
     var readCache = "1s"
 

@@ -29,10 +29,7 @@ final class RenderedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     func value(for key: Key, render: () throws -> Value) rethrows -> Value {
         if let value = self.kept.withLock({ $0[key] }) { return value }
         let value = try render()
-        self.kept.withLock { kept in
-            if kept.count >= self.capacity { kept.removeAll(keepingCapacity: true) }
-            kept[key] = value
-        }
+        self.keep(CollectionOfOne((key, value)))
         return value
     }
 
@@ -47,12 +44,16 @@ final class RenderedMemo<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             fresh.append((keys[index], value))
             return value
         }
-        if !fresh.isEmpty {
-            self.kept.withLock { kept in
-                if kept.count + fresh.count > self.capacity { kept.removeAll(keepingCapacity: true) }
-                for (key, value) in fresh { kept[key] = value }
-            }
-        }
+        self.keep(fresh)
         return values
+    }
+
+    /// Keeps freshly rendered pieces; past `capacity`, everything kept before goes.
+    private func keep(_ fresh: some Collection<(Key, Value)>) {
+        guard !fresh.isEmpty else { return }
+        self.kept.withLock { kept in
+            if kept.count + fresh.count > self.capacity { kept.removeAll(keepingCapacity: true) }
+            for (key, value) in fresh { kept[key] = value }
+        }
     }
 }
