@@ -16,9 +16,8 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import chromium
+from browser import chromium, settled
 from conftest import Server, start_server
 from objectstore import CREDENTIALS, MotoServer
 from terminal import Relay, Terminal
@@ -246,15 +245,15 @@ def test_the_versions_page_browses_and_restores_in_chromium(server: Server, arti
         browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
         browser.find_element(By.NAME, "password").send_keys("correct horse")
         browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+        settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
         browser.find_element(By.LINK_TEXT, "Versions").click()
-        WebDriverWait(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, "#snapshots tbody tr")))
+        settled(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, "#snapshots tbody tr")))
         browser.find_element(By.CSS_SELECTOR, "#snapshots tbody tr a.button").click()
-        WebDriverWait(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "report/"))
+        settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "report/"))
         browser.find_element(By.LINK_TEXT, "report/").click()
-        WebDriverWait(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "results.csv"))
+        settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "results.csv"))
         browser.find_element(By.CSS_SELECTOR, "#entries tr[data-path='report/results.csv'] button").click()
-        notice = WebDriverWait(browser, 60).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#versions .notice")))
+        notice = settled(browser, 60).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#versions .notice")))
         assert "Restored to" in notice.text
         browser.save_screenshot(str(artifacts / "versions-restored.png"))
         restored_to = notice.text.split("“")[1].split("”")[0]

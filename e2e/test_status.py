@@ -12,9 +12,8 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import chromium
+from browser import chromium, settled
 from conftest import Server
 from terminal import Terminal
 from test_sessions import member, start_session, wait_for_state
@@ -239,7 +238,7 @@ def test_the_status_page_in_chromium_without_signing_in(server: Server, browser,
     )
     assert incident.status_code == 201, incident.text
     browser.get(f"{server.url}/status")
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Service status"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Service status"))
     states = {row.get_attribute("data-component"): row.text for row in browser.find_elements(By.CSS_SELECTOR, "#components tbody tr")}
     assert set(states) == {"portal", "sessions", "storage", "support"}
     assert "degraded" in states["sessions"] and "operational" in states["portal"]

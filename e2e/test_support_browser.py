@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import pytest
 import requests
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-from browser import chromium
+from browser import chromium, settled
 from conftest import Server
 from test_portal_browser import sign_in
 from test_sessions import member, start_session
-
-
-def after_navigation(browser) -> WebDriverWait:
-    """A wait for the page a click or a submit leads to. While Chromium swaps the documents, a lookup
-    can fail with "Node with given id does not belong to the document" (a WebDriverException, not
-    a stale element, which waits already retry); retry those too until the new page answers."""
-    return WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,))
 
 
 @pytest.fixture
@@ -35,9 +27,9 @@ def test_a_customer_files_a_ticket_by_the_form_and_sees_the_promise_in_their_zon
     # The customer is in Tokyo; the support team keeps London hours.
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     sign_in(browser, server, "ann@acme.test", "correct horse")
-    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     browser.find_element(By.LINK_TEXT, "Support").click()
-    promise = after_navigation(browser).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#new-ticket .promise")))
+    promise = settled(browser).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#new-ticket .promise")))
     assert promise.text.startswith("We will answer by"), promise.text
     assert promise.text.endswith("(Asia/Tokyo)."), promise.text
     expected = requests.get(
@@ -54,7 +46,7 @@ def test_a_customer_files_a_ticket_by_the_form_and_sees_the_promise_in_their_zon
     browser.save_screenshot(str(artifacts / "support-form.png"))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    heading = after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "#1 "))
+    heading = settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "#1 "))
     assert heading
     assert browser.find_element(By.TAG_NAME, "h1").text == "#1 Terminal froze <script>alert(1)</script>"
     assert "Both times after a Wi-Fi drop." in browser.find_element(By.CSS_SELECTOR, "#ticket .facts").text
@@ -94,9 +86,9 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
         numbers.append(call.json()["number"])
 
     sign_in(browser, server, server.operator_email, server.operator_password)
-    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     browser.find_element(By.LINK_TEXT, "Console").click()
-    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Agent console"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Agent console"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
     assert [row.find_element(By.CSS_SELECTOR, "td").text for row in rows] == [str(numbers[1]), str(numbers[0]), "1"]
     assert ["breached" in row.get_attribute("class") for row in rows] == [True, True, False]
@@ -106,16 +98,16 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
     browser.save_screenshot(str(artifacts / "support-console.png"))
 
     rows[2].find_element(By.LINK_TEXT, "Quota?").click()
-    reply = WebDriverWait(browser, 15).until(ready.presence_of_element_located((By.ID, "reply-form")))
+    reply = settled(browser).until(ready.presence_of_element_located((By.ID, "reply-form")))
     reply.find_element(By.NAME, "body").send_keys("Check the plan first.")
     Select(reply.find_element(By.NAME, "visibility")).select_by_value("internal")
     reply.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, ".replies"), "internal note"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, ".replies"), "internal note"))
     reply = browser.find_element(By.ID, "reply-form")
     reply.find_element(By.NAME, "body").send_keys("You have 20 GB; 3 GB are used.")
     Select(reply.find_element(By.NAME, "status")).select_by_value("waiting-on-customer")
     reply.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 15).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, ".replies"), "20 GB"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, ".replies"), "20 GB"))
     assert "waiting-on-customer" in browser.find_element(By.CSS_SELECTOR, "#ticket .badge").text
 
     seen = ann.get(f"{server.url}/api/v1/tickets/{fresh.json()['id']}", timeout=10).json()
@@ -123,14 +115,14 @@ def test_the_agent_console_orders_the_queue_marks_breaches_and_answers(server: S
     assert seen["firstRespondedAt"] is not None
 
     browser.get(f"{server.url}/console")
-    rows = WebDriverWait(browser, 15).until(ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#queue tbody tr")))
+    rows = settled(browser).until(ready.presence_of_all_elements_located((By.CSS_SELECTOR, "#queue tbody tr")))
     assert [row.find_element(By.CSS_SELECTOR, "td").text for row in rows] == [str(numbers[1]), str(numbers[0])]
 
 
 def test_the_console_is_for_the_team_only(server: Server, browser):
     member(server)
     sign_in(browser, server, "ann@acme.test", "correct horse")
-    after_navigation(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
     assert not browser.find_elements(By.LINK_TEXT, "Console")
     browser.get(f"{server.url}/console")
     assert "Not for your role" in browser.find_element(By.TAG_NAME, "h1").text

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import chromium
+from browser import chromium, settled
 from conftest import Server
 from terminal import Relay
 
@@ -24,7 +23,7 @@ def screen_text(browser) -> str:
 
 
 def wait_for_screen(browser, text: str, timeout: float = 20) -> None:
-    WebDriverWait(browser, timeout).until(lambda driver: text in screen_text(driver), f"{text!r} never appeared on the terminal")
+    settled(browser, timeout).until(lambda driver: text in screen_text(driver), f"{text!r} never appeared on the terminal")
 
 
 def test_the_viewer_survives_a_dropped_connection(server: Server, browser, artifacts):
@@ -36,24 +35,24 @@ def test_the_viewer_survives_a_dropped_connection(server: Server, browser, artif
         browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
         browser.find_element(By.NAME, "password").send_keys("correct horse")
         browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        WebDriverWait(browser, 15).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-terminal]"))).click()
+        settled(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-terminal]"))).click()
 
-        WebDriverWait(browser, 20).until(ready.url_contains("/sessions/"))
+        settled(browser, 20).until(ready.url_contains("/sessions/"))
         wait_for_screen(browser, "user@holdfast")
-        WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
+        settled(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
         terminal = browser.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea")
         terminal.send_keys("export KEPT=yes; echo typed-$((40+2))\n")
         wait_for_screen(browser, "typed-42")
 
         relay.cut()
-        overlay = WebDriverWait(browser, 15).until(ready.visibility_of_element_located((By.ID, "overlay")))
-        WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "overlay-text"), "held until"))
+        overlay = settled(browser).until(ready.visibility_of_element_located((By.ID, "overlay")))
+        settled(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "overlay-text"), "held until"))
         assert "min left" in browser.find_element(By.ID, "overlay-text").text
         browser.save_screenshot(str(artifacts / "viewer-connection-lost.png"))
 
         relay.restore()
-        WebDriverWait(browser, 20).until(ready.invisibility_of_element(overlay))
-        WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
+        settled(browser, 20).until(ready.invisibility_of_element(overlay))
+        settled(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
         wait_for_screen(browser, "typed-42")  # the redraw shows the screen as it was
         terminal = browser.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea")
         terminal.send_keys("echo still-$KEPT\n")
@@ -72,9 +71,9 @@ def test_the_home_page_lists_sessions_with_their_state(server: Server, browser):
     browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
     browser.find_element(By.NAME, "password").send_keys("correct horse")
     browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-    row = WebDriverWait(browser, 15).until(ready.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-session='{session_id}']")))
+    row = settled(browser).until(ready.presence_of_element_located((By.CSS_SELECTOR, f"tr[data-session='{session_id}']")))
     assert "starting" in row.text
     row.find_element(By.CSS_SELECTOR, f"[data-close-session='{session_id}']").click()
     # The close returns once the final snapshot is verified (the first also creates the repository).
-    WebDriverWait(browser, 60).until(ready.presence_of_element_located((By.ID, "sessions-empty")))
+    settled(browser, 60).until(ready.presence_of_element_located((By.ID, "sessions-empty")))
     assert http.get(f"{server.url}/api/v1/sessions/{session_id}", timeout=10).json()["state"] == "closed"
