@@ -86,8 +86,9 @@ public func buildServer(
         // Before serving: sessions that outlived the previous server are found again.
         try await supervisor.adoptAll()
 
-        metrics.makeGauge(name: "holdfast_info", labels: [("version", holdfastVersion)], help: "Always 1; the labels describe this server.")
-            .set(Int64(1))
+        let info = MetricNameDescriptor(
+            namespace: "holdfast", metricName: "info", unitName: "", helpText: "Always 1; the labels describe this server.")
+        metrics.makeGauge(descriptor: info, labels: [("version", holdfastVersion)]).set(Int64(1))
         let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
         try await DeploymentRecord(configuration).save(in: repositories.settings, at: now())
         let banners = SessionBanners()

@@ -137,7 +137,7 @@ public final class Database: @unchecked Sendable {
 
     private func request<Source: ConnectionPoolSource>(
         from pool: EventLoopGroupConnectionPool<Source>
-    ) async throws -> Source.Connection {
+    ) async throws -> Source.Connection where Source.Connection: Sendable {
         do {
             return try await pool.requestConnection(logger: self.logger).get()
         } catch {

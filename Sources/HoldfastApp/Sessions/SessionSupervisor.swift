@@ -500,7 +500,7 @@ public actor SessionSupervisor: SessionService {
             } catch {
                 self.logger.warning("snapshot failed", metadata: ["session.id": "\(id)", "reason": "\(reason)", "error": "\(error)"])
             }
-            await self.snapshotFinished(id)
+            self.snapshotFinished(id)
         }
     }
 
