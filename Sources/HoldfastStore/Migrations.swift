@@ -265,6 +265,12 @@ extension Database {
                 .run()
             try await database.create(index: "drills_tenant").on("drills").column("tenant_id").column("started_at").run()
         },
+        Migration(version: 8, name: "sessions by user, newest first") { database in
+            // A user's sessions are always read newest first, and the support form reads only the
+            // newest few: with created_at in the index those come off it in order, without a sort.
+            try await database.create(index: "sessions_user_created").on("sessions").column("user_id").column("created_at").run()
+            try await database.drop(index: "sessions_user_id").run()
+        },
     ]
 }
 

@@ -55,9 +55,14 @@ public struct SQLSessionRepository: SessionRepository {
 
     public func newest(userID: User.ID, limit: Int) async throws -> [Session] {
         try await self.database.withConnection { sql in
-            try await Self.query(sql).where("user_id", .equal, userID.description)
-                .orderBy("created_at", .descending).limit(limit).all().map(Self.session)
+            try await Self.newest(sql, userID: userID, limit: limit).all().map(Self.session)
         }
+    }
+
+    /// The query behind ``newest(userID:limit:)``; the index `sessions_user_created` hands its rows
+    /// over in order, so it reads `limit` rows and sorts none, however many sessions the user had.
+    static func newest(_ sql: any SQLDatabase, userID: User.ID, limit: Int) -> SQLSelectBuilder {
+        Self.query(sql).where("user_id", .equal, userID.description).orderBy("created_at", .descending).limit(limit)
     }
 
     public func listLive(tenantID: Tenant.ID) async throws -> [Session] {

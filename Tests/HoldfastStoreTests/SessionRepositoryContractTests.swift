@@ -1,7 +1,9 @@
 import Foundation
 import HoldfastCore
-import HoldfastStore
+import SQLKit
 import Testing
+
+@testable import HoldfastStore
 
 /// The behaviour every session repository must share.
 @Suite("Session repository contract")
@@ -67,6 +69,35 @@ struct SessionRepositoryContractTests {
             #expect(try await repositories.sessions.listLive(tenantID: tenant.id).map(\.id) == [bobs.id, new.id, old.id])
             #expect(try await repositories.sessions.listLive().count == 3)
             #expect(try await repositories.sessions.listLive(tenantID: Tenant.ID()).isEmpty)
+        }
+    }
+
+    /// The support form asks for a user's ten newest sessions on every miss of its cache; a user with
+    /// years of sessions must not make that a scan and a sort of all of them.
+    @Test(arguments: StoreKind.sql)
+    func aUsersNewestSessionsComeOffAnIndexInOrder(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, database in
+            let (_, ann, bob) = try await self.seed(repositories)
+            for (index, user) in [ann, bob, ann, ann].enumerated() {
+                try await repositories.sessions.create(self.session(of: user, at: TimeInterval(index)), events: [])
+            }
+            let plan = try await database!.withTransaction { sql in
+                let newest = SQLSessionRepository.newest(sql, userID: ann.id, limit: 10).select
+                switch kind {
+                case .postgres:
+                    // Four rows would be read straight through; ask what the planner does when reading
+                    // and sorting them costs as much as it would with many. It sorts only if it must.
+                    for method in ["seqscan", "bitmapscan", "sort"] {
+                        try await sql.raw("SET LOCAL enable_\(unsafeRaw: method) = off").run()
+                    }
+                    return try await sql.raw("EXPLAIN \(newest)").all().map { try $0.decode(column: "QUERY PLAN", as: String.self) }
+                default:
+                    return try await sql.raw("EXPLAIN QUERY PLAN \(newest)").all().map { try $0.decode(column: "detail", as: String.self) }
+                }
+            }
+            let text = plan.joined(separator: "\n")
+            #expect(text.contains("sessions_user_created"), "not read off the index:\n\(text)")
+            #expect(!text.contains("Sort") && !text.contains("TEMP B-TREE"), "sorted after reading:\n\(text)")
         }
     }
 

@@ -36,7 +36,7 @@ struct SupportMigrationTests {
                 _ = try await old.tickets.find(number: 1)
             }
 
-            #expect(try await database.migrate() == [5, 6, 7])
+            #expect(try await database.migrate() == [5, 6, 7, 8])
             #expect(try await database.migrate() == [])
 
             let repositories = Repositories.sql(database)
