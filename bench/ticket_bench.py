@@ -8,9 +8,10 @@ p99 <= 20 ms for a page of 50.
         [--writes N] [--label LABEL]
 
 `--seeded DIR` reuses a data directory seeded before (copied, so runs start from the same
-store); `--read-cache 0s` turns the server's read caches off (every ticket list, session list
-and tenant read from the store); `--writes N` has the customer file N tickets a second while wrk runs, each of which
-empties the read caches; `HOLDFAST_BINARY` picks the server binary, for before/after runs.
+store); `--read-cache 0s` turns the server's read caches off (every ticket list, session list,
+tenant and setting read from the store); `--writes N` has the customer file N tickets a second
+while wrk runs, each of which empties the read caches; `HOLDFAST_BINARY` picks the server binary,
+for before/after runs.
 
 Seeds a fresh data directory with `HoldfastBench seed-tickets` (a year of tickets over 8 tenants
 and 320 customers, statuses by age), starts `holdfast serve` on it, signs in as the first
@@ -169,7 +170,7 @@ def main() -> None:
                         help="a data directory seeded before (by a run's `seed-tickets`): copied, not seeded again")
     parser.add_argument("--only", action="append", choices=["api_tickets", "console", "support"],
                         help="measure only these endpoints (repeatable)")
-    parser.add_argument("--read-cache", dest="list_cache",
+    parser.add_argument("--read-cache",
                         help="pass --read-cache to the server (default: the server's 1s; 0s reads every list "
                              "from the store); leave it out for a binary from before the flag")
     parser.add_argument("--label", help="save the figures as bench/results/tickets-LABEL.json")
@@ -189,7 +190,7 @@ def main() -> None:
         seeded = seed(data_dir, options.tickets)
     seed_seconds = time.monotonic() - started
     server = Server(data_dir=data_dir, member=False,
-                    extra=(cache_flag(), options.list_cache) if options.list_cache else ())
+                    extra=(cache_flag(), options.read_cache) if options.read_cache else ())
     try:
         operator = server.login(*server.first_operator())
         customer = server.login(seeded["customerEmail"], seeded["password"])
@@ -214,7 +215,7 @@ def main() -> None:
 
         writer = Writer(server.url, customer, options.writes) if options.writes > 0 else None
         results = {"tickets": seeded["tickets"], "seed": seeded, "seed_seconds": round(seed_seconds, 1),
-                   "list_cache": options.list_cache, "writes_per_second": options.writes,
+                   "read_cache": options.read_cache, "writes_per_second": options.writes,
                    "wrk": f"-t{options.threads} -c{options.connections} -d{options.duration}s --latency",
                    "repeats": options.repeats, "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS},
                    "loadavg_at_start": loadavg(), "endpoints": {}}
@@ -232,7 +233,7 @@ def main() -> None:
     results["binary"] = str(BINARY)
     path = write_result(f"tickets-{options.label}" if options.label else "tickets", results)
 
-    print(f"read cache {options.list_cache or 'default'}, {options.writes:g} tickets filed per second during the runs"
+    print(f"read cache {options.read_cache or 'default'}, {options.writes:g} tickets filed per second during the runs"
           + (f" ({results['writes_made']} filed)" if writer else ""))
     print(f"tickets ({seeded['tickets']} in the store, median of {options.repeats} wrk runs, "
           f"target >= {TARGET_RPS} req/s and p99 <= {TARGET_P99_MS:.0f} ms):")

@@ -17,8 +17,6 @@ import HoldfastCore
 /// Concurrent misses of one list share a single read. Single tickets, replies and writes go
 /// straight to the store. A `lifetime` of zero turns the cache off.
 public final class TicketListCache: TicketRepository {
-    public typealias Statistics = CacheStatistics
-
     private enum Scope: Hashable {
         case requester(User.ID)
         case queue(Set<Tenant.ID>?)
@@ -44,7 +42,7 @@ public final class TicketListCache: TicketRepository {
     }
 
     /// Hits and misses so far.
-    public var statistics: Statistics {
+    public var statistics: CacheStatistics {
         self.lists.statistics
     }
 
