@@ -115,15 +115,20 @@ func startRestic(_ fixture: BackupFixture, _ arguments: [String]) throws -> Proc
 
 /// Leaves a stale exclusive lock, as a crashed `restic prune` does: starts a prune whose
 /// downloads are throttled to 1 KiB/s, waits until its lock file appears, and SIGKILLs it.
+///
+/// The wait is generous: when every suite starts at once on a loaded machine, restic can take
+/// well over 5 s to open the repository (its key derivation alone is CPU-bound). It ends early if
+/// the prune exits by itself, which the expectation then reports.
 func leaveStaleExclusiveLock(_ fixture: BackupFixture) async throws {
     let locks = fixture.tenantRepository + "/locks"
     let process = try startRestic(fixture, ["prune", "--limit-download", "1"])
-    var waited = 0
-    while (try FileManager.default.contentsOfDirectory(atPath: locks)).isEmpty, waited < 200 {
+    let deadline = ContinuousClock.now + .seconds(120)
+    while (try FileManager.default.contentsOfDirectory(atPath: locks)).isEmpty, process.isRunning, ContinuousClock.now < deadline {
         try await Task.sleep(for: .milliseconds(25))
-        waited += 1
     }
+    let exitedByItself = !process.isRunning
     kill(process.processIdentifier, SIGKILL)
     process.waitUntilExit()
+    #expect(!exitedByItself, "the prune exited by itself (status \(process.terminationStatus)) before it was killed")
     #expect(try !FileManager.default.contentsOfDirectory(atPath: locks).isEmpty, "the killed prune left no lock")
 }

@@ -30,7 +30,7 @@ struct AttachmentTests {
                         #expect(descriptors.count <= 8, "client \(client) holds \(targets)")
                     }
                     await terminalA.close()
-                    #expect(await poll(timeout: .seconds(10)) { outputA.isFinished })
+                    #expect(await poll(timeout: .seconds(30)) { outputA.isFinished })
                     #expect(try await tmux(host, a, ["list-clients"]).output.isEmpty)
                     #expect(await host.isAlive(a))
                 }

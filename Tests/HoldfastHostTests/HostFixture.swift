@@ -83,7 +83,7 @@ final class Transcript: Sendable {
     var isEmpty: Bool { self.state.withLock { $0.bytes.isEmpty } }
 
     /// Waits until the output contains `needle`; fails the test with the output when it does not.
-    func waitFor(_ needle: String, timeout: Duration = .seconds(5), sourceLocation: SourceLocation = #_sourceLocation) async {
+    func waitFor(_ needle: String, timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation) async {
         let found = await poll(timeout: timeout) { self.text.contains(needle) }
         #expect(found, "\(needle.debugDescription) never appeared in: \(self.text.debugDescription)", sourceLocation: sourceLocation)
     }
@@ -91,7 +91,7 @@ final class Transcript: Sendable {
     /// Waits for the first output: from then on the client has put the terminal in raw mode, and
     /// keystrokes are no longer echoed by the PTY itself (ARCHITECTURE §7).
     func waitForFirstOutput(sourceLocation: SourceLocation = #_sourceLocation) async {
-        let found = await poll(timeout: .seconds(5)) { !self.isEmpty }
+        let found = await poll(timeout: .seconds(30)) { !self.isEmpty }
         #expect(found, "the terminal printed nothing", sourceLocation: sourceLocation)
     }
 }
@@ -141,7 +141,7 @@ extension TerminalConnection {
 
 /// Runs a tmux command against a session from outside, as an operator would.
 func tmux(_ host: TmuxHost, _ id: Session.ID, _ arguments: [String]) async throws -> CommandResult {
-    try await ProcessSpawner.run(host.tmuxCommand(host.directory(id), arguments), timeout: .seconds(5))
+    try await ProcessSpawner.run(host.tmuxCommand(host.directory(id), arguments), timeout: .seconds(30))
 }
 
 /// A field of `/proc/PID/status`, such as `Uid` or `NSpid`, split into its values.

@@ -57,7 +57,7 @@ struct LifecycleTests {
             #expect(processes(mentioning: directory.socketDirectory).isEmpty)
             #expect(processes(mentioning: "sleep 1000").isEmpty)
             // The leader was this process's child: the reaper collects it, so no zombie stays.
-            #expect(await poll(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
+            #expect(await poll(timeout: .seconds(30)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
             #expect(!FileManager.default.fileExists(atPath: directory.path))
             #expect(FileManager.default.fileExists(atPath: fixture.workspace("a") + "/kept"))
 
@@ -90,11 +90,11 @@ struct LifecycleTests {
                 try await terminal.type("nohup sleep 1001 >/dev/null 2>&1 &")
                 try await terminal.type("exit")
                 // The client exits with the session, which ends the output.
-                #expect(await poll(timeout: .seconds(10)) { output.isFinished })
+                #expect(await poll(timeout: .seconds(30)) { output.isFinished })
             }
             #expect(await !host.isAlive(id))
             // The leader is this process's child: it must not linger as a zombie.
-            #expect(await poll(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
+            #expect(await poll(timeout: .seconds(30)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
             // The job the user left behind keeps bwrap's inner process alive: terminate ends both.
             #expect(!processes(mentioning: "sleep 1001").isEmpty)
             try await host.terminate(id)

@@ -10,7 +10,7 @@ struct ProcessSpawnerTests {
     @Test func aCommandSeesOnlyTheEnvironmentGivenAndItsOutputIsCaptured() async throws {
         let result = try await ProcessSpawner.run(
             Command("/usr/bin/env", [], environment: ["ONLY": "this"], workingDirectory: "/tmp"),
-            timeout: .seconds(5)
+            timeout: .seconds(30)
         )
         #expect(result.status == .exited(0))
         #expect(result.output == "ONLY=this")
@@ -19,7 +19,7 @@ struct ProcessSpawnerTests {
     @Test func aCommandStartsInItsWorkingDirectoryWithOnlyThreeDescriptors() async throws {
         let result = try await ProcessSpawner.run(
             Command("/bin/sh", ["-c", "pwd; ls /proc/self/fd | wc -l; exit 3"], environment: [:], workingDirectory: "/usr"),
-            timeout: .seconds(5)
+            timeout: .seconds(30)
         )
         #expect(result.status == .exited(3))
         // 0–2 and the descriptor `ls` opens to read the folder: nothing of the test process.
@@ -40,7 +40,7 @@ struct ProcessSpawnerTests {
     @Test func everyChildIsReapedEvenWhenNobodyWaits() async throws {
         let children = try (0..<20).map { _ in try ProcessSpawner.spawn(Command("/bin/true", [], environment: [:])) }
         for child in children {
-            #expect(await child.exit.wait(timeout: .seconds(5)) == .exited(0))
+            #expect(await child.exit.wait(timeout: .seconds(30)) == .exited(0))
             // Reaped means gone from /proc, not a zombie.
             #expect(!FileManager.default.fileExists(atPath: "/proc/\(child.pid)"))
         }

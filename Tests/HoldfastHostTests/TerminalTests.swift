@@ -48,7 +48,7 @@ struct TerminalTests {
                 await output.waitFor("S=24x80")
                 try await terminal.resize(columns: 100, rows: 30)
                 // tmux resizes the window when the client reports the new size; give it a moment.
-                let resized = await poll(timeout: .seconds(5)) {
+                let resized = await poll(timeout: .seconds(30)) {
                     (try? await tmux(host, id, ["display", "-p", "-t", "main", "#{window_width}x#{window_height}"]))?.output == "100x30"
                 }
                 #expect(resized)
