@@ -20,12 +20,34 @@ def chromium() -> webdriver.Chrome:
     return webdriver.Chrome(service=service, options=options)
 
 
+# Errors that no amount of waiting mends: the browser or its window is gone.
+_FATAL = ("invalid session id", "chrome not reachable", "disconnected:", "no such window", "session deleted")
+
+
+class BrowserGone(RuntimeError):
+    """The browser died under a wait: reported at once, not as a timeout after the wait's time."""
+
+
+class _SettledWait(WebDriverWait):
+    def until(self, method, message: str = ""):
+        def guarded(driver):
+            try:
+                return method(driver)
+            except WebDriverException as error:
+                if any(fatal in (error.msg or "").lower() for fatal in _FATAL):
+                    raise BrowserGone(error.msg) from error
+                raise
+
+        return super().until(guarded, message)
+
+
 def settled(browser: webdriver.Chrome, seconds: float = 15) -> WebDriverWait:
     """A wait that rides out the page changing under it.
 
     When a click leads to a new page, or a script replaces a table's body, a lookup made at that moment
     can fail with "Node with given id does not belong to the document". Chromium reports that as a bare
     WebDriverException, not as the stale element that Selenium's waits already retry, so this wait
-    retries every WebDriverException until the condition holds or the time is up.
+    retries WebDriverExceptions until the condition holds or the time is up. A dead browser or window
+    is not waited out: it raises BrowserGone at once.
     """
-    return WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,))
+    return _SettledWait(browser, seconds, ignored_exceptions=(WebDriverException,))
