@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from browser import chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("HOLDFAST_BINARY", ROOT / ".build" / "debug" / "holdfast"))
 ARTIFACTS = ROOT / "e2e" / "artifacts"
@@ -141,6 +143,14 @@ def server(binary: Path, data_dir: Path):
     running = start_server(binary, data_dir)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def browser():
+    """A fresh headless Chromium for one test, quit after it."""
+    driver = chromium()
+    yield driver
+    driver.quit()
 
 
 @pytest.fixture(scope="session")

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 
-from browser import chromium, settled
+from browser import settled
 from conftest import Server
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def sign_in(browser, server: Server, email: str, password: str) -> None:

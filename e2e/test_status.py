@@ -13,7 +13,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 
-from browser import chromium, settled
+from browser import settled
 from conftest import Server
 from terminal import Terminal
 from test_sessions import member, start_session, wait_for_state
@@ -219,13 +219,6 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
     assert report["recovery"]["rpoTargetSeconds"] == 120
     page = operator.get(f"{server.url}/admin/report", params={"tenant": "acme"}, timeout=10)
     assert page.status_code == 200 and "Promises kept: acme" in page.text and "passed on" in page.text
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def test_the_status_page_in_chromium_without_signing_in(server: Server, browser, artifacts):

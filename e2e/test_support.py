@@ -68,8 +68,6 @@ def body_text(message) -> str:
 
 
 def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_dir):
-    import pytest  # noqa: F401  (keeps the import local to the SMTP test)
-
     from conftest import start_server
     from mailserver import MailServer
     from test_sessions import member

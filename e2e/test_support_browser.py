@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select
 
-from browser import chromium, settled
+from browser import settled
 from conftest import Server
 from test_portal_browser import sign_in
 from test_sessions import member, start_session
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def test_a_customer_files_a_ticket_by_the_form_and_sees_the_promise_in_their_zone(server: Server, browser, artifacts):

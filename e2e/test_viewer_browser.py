@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 
-from browser import chromium, settled
+from browser import settled
 from conftest import Server
 from terminal import Relay
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
 
 
 def screen_text(browser) -> str:
