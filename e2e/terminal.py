@@ -58,7 +58,7 @@ class Terminal:
         with self._lock:
             return self.screen.decode("utf-8", errors="replace")
 
-    def wait_for(self, pattern: str, timeout: float = 15) -> re.Match:
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             match = re.search(pattern, self.text())
@@ -70,7 +70,7 @@ class Terminal:
     def type(self, keys: str) -> None:
         self.ws.send_binary(keys.encode())
 
-    def run(self, command: str, timeout: float = 15) -> str:
+    def run(self, command: str, timeout: float = 30) -> str:
         """Types a command, waits until it has finished, and returns what it printed.
 
         The output is framed by two markers that are typed split in two (`"hf-b""egin"`), so the
