@@ -17,10 +17,11 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 
-from browser import chromium, settled
+from browser import settled
 from conftest import Server, start_server
 from objectstore import CREDENTIALS, MotoServer
 from terminal import Relay, Terminal
+from test_portal_browser import sign_in
 from test_sessions import PROMPT, member, start_session, timeline, wait_for_state
 
 
@@ -232,31 +233,24 @@ def test_restores_never_leave_the_workspace_nor_overwrite_it(server: Server):
     assert (workspace / first["restoredTo"]).stat().st_uid == workspace.stat().st_uid
 
 
-def test_the_versions_page_browses_and_restores_in_chromium(server: Server, artifacts):
+def test_the_versions_page_browses_and_restores_in_chromium(server: Server, browser, artifacts):
     http = member(server)
     session_id = start_session(server, http)
     term = write_in_session(server, http, session_id, "mkdir -p ~/report && echo 'final figures' > ~/report/results.csv && sync")
     term.close()
     http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=120)
 
-    browser = chromium()
-    try:
-        browser.get(f"{server.url}/login")
-        browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
-        browser.find_element(By.NAME, "password").send_keys("correct horse")
-        browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
-        browser.find_element(By.LINK_TEXT, "Versions").click()
-        settled(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, "#snapshots tbody tr")))
-        browser.find_element(By.CSS_SELECTOR, "#snapshots tbody tr a.button").click()
-        settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "report/"))
-        browser.find_element(By.LINK_TEXT, "report/").click()
-        settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "results.csv"))
-        browser.find_element(By.CSS_SELECTOR, "#entries tr[data-path='report/results.csv'] button").click()
-        notice = settled(browser, 60).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#versions .notice")))
-        assert "Restored to" in notice.text
-        browser.save_screenshot(str(artifacts / "versions-restored.png"))
-        restored_to = notice.text.split("“")[1].split("”")[0]
-        assert (workspace_of(server, http) / restored_to).read_text() == "final figures\n"
-    finally:
-        browser.quit()
+    sign_in(browser, server, "ann@acme.test", "correct horse")
+    settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))
+    browser.find_element(By.LINK_TEXT, "Versions").click()
+    settled(browser, 30).until(ready.presence_of_element_located((By.CSS_SELECTOR, "#snapshots tbody tr")))
+    browser.find_element(By.CSS_SELECTOR, "#snapshots tbody tr a.button").click()
+    settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "report/"))
+    browser.find_element(By.LINK_TEXT, "report/").click()
+    settled(browser, 30).until(ready.text_to_be_present_in_element((By.ID, "entries"), "results.csv"))
+    browser.find_element(By.CSS_SELECTOR, "#entries tr[data-path='report/results.csv'] button").click()
+    notice = settled(browser, 60).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "#versions .notice")))
+    assert "Restored to" in notice.text
+    browser.save_screenshot(str(artifacts / "versions-restored.png"))
+    restored_to = notice.text.split("“")[1].split("”")[0]
+    assert (workspace_of(server, http) / restored_to).read_text() == "final figures\n"
