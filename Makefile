@@ -27,8 +27,10 @@ setup-run:
 setup-test:
 	@scripts/setup.sh test
 
+# holdfast-jail (C) sits beside holdfast: the host starts every sandbox and tmux client through it.
 build:
 	swift build --product holdfast
+	swift build --product holdfast-jail
 
 build-tests:
 	swift build --build-tests

@@ -11,7 +11,8 @@ let package = Package(
     name: "holdfast",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "holdfast", targets: ["holdfast"])
+        .executable(name: "holdfast", targets: ["holdfast"]),
+        .executable(name: "holdfast-jail", targets: ["holdfast-jail"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -38,6 +39,8 @@ let package = Package(
             name: "HoldfastCore",
             swiftSettings: swiftSettings
         ),
+        // C, because it sits on the resume path and must be single-threaded for setns(2); see its main.c.
+        .executableTarget(name: "holdfast-jail"),
         .target(
             name: "HoldfastStore",
             dependencies: [
@@ -173,6 +176,7 @@ let package = Package(
                 "HoldfastApp",
                 "HoldfastCore",
                 "HoldfastHTTP",
+                "HoldfastHost",
                 "HoldfastTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),

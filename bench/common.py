@@ -62,15 +62,16 @@ class Server:
     """
 
     def __init__(self, heartbeat: str = "1s", grace: str = "30m", extra: tuple[str, ...] = (),
-                 data_dir: Path | None = None, member: bool = True):
-        if not BINARY.exists():
+                 data_dir: Path | None = None, member: bool = True, binary: Path | None = None):
+        self.binary = binary or BINARY
+        if not self.binary.exists():
             raise SystemExit(f"{BINARY} is missing; build it with `make bench` or "
                              "`swift build -c release --scratch-path .build-release --product holdfast`")
         # A short path: tmux socket paths must fit in a sockaddr_un.
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="hfb-", dir="/tmp"))
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--port", "0",
+            [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--port", "0",
              "--heartbeat", heartbeat, "--grace", grace, "--log-level", "warning", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
@@ -78,6 +79,8 @@ class Server:
         threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True).start()
         self.http = requests.Session()
         self.session_ids: list[str] = []
+        # Who started each session: its ticket, state and close go through its owner.
+        self.owners: dict[str, requests.Session] = {}
         if member:
             self.cli("admin", "create-tenant", "--name", "Bench", "--slug", "bench")
             self.cli("admin", "create-user", "--tenant", "bench", "--email", "member@bench.test",
@@ -121,30 +124,46 @@ class Server:
             self.output.append(line)
 
     def cli(self, *args: str) -> None:
-        subprocess.run([str(BINARY), *args, "--data-dir", str(self.data_dir), "--log-level", "warning"],
+        subprocess.run([str(self.binary), *args, "--data-dir", str(self.data_dir), "--log-level", "warning"],
                        check=True, capture_output=True, text=True, timeout=60)
 
     # API
 
-    def start_session(self) -> str:
-        response = self.http.post(f"{self.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
+    def add_members(self, count: int, slug: str = "bench") -> list[requests.Session]:
+        """`count` more members of the tenant, each signed in: a user may hold only a few live
+        sessions (`sessionsPerUser`), so a benchmark of many sessions spreads them over users."""
+        members = []
+        for _ in range(count):
+            email = f"member{len(self.session_ids)}-{len(members)}-{time.monotonic_ns()}@bench.test"
+            self.cli("admin", "create-user", "--tenant", slug, "--email", email, "--password", PASSWORD, "--role", "member")
+            http = requests.Session()
+            http.headers["Authorization"] = "Bearer " + self.login(email, PASSWORD)
+            members.append(http)
+        return members
+
+    def start_session(self, http: requests.Session | None = None) -> str:
+        response = (http or self.http).post(f"{self.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
         assert response.status_code == 201, response.text
         session_id = response.json()["id"]
         self.session_ids.append(session_id)
+        self.owners[session_id] = http or self.http
         return session_id
 
+    def owner(self, session_id: str) -> requests.Session:
+        return self.owners.get(session_id, self.http)
+
     def ticket(self, session_id: str) -> str:
-        response = self.http.post(f"{self.url}/api/v1/sessions/{session_id}/tickets", timeout=30)
+        response = self.owner(session_id).post(f"{self.url}/api/v1/sessions/{session_id}/tickets", timeout=30)
         assert response.status_code == 201, response.text
         return response.json()["ticket"]
 
     def state(self, session_id: str) -> dict:
-        response = self.http.get(f"{self.url}/api/v1/sessions/{session_id}", timeout=30)
+        response = self.owner(session_id).get(f"{self.url}/api/v1/sessions/{session_id}", timeout=30)
         response.raise_for_status()
         return response.json()
 
     def events(self, session_id: str) -> list[dict]:
-        response = self.http.get(f"{self.url}/api/v1/sessions/{session_id}/events", timeout=30)
+        response = self.owner(session_id).get(f"{self.url}/api/v1/sessions/{session_id}/events", timeout=30)
         response.raise_for_status()
         body = response.json()
         return body["events"] if isinstance(body, dict) else body
@@ -189,7 +208,7 @@ class Server:
         """DELETE every session (ends tmux and bwrap), then wait until each is closed."""
         for session_id in self.session_ids:
             try:
-                self.http.delete(f"{self.url}/api/v1/sessions/{session_id}", timeout=60)
+                self.owner(session_id).delete(f"{self.url}/api/v1/sessions/{session_id}", timeout=60)
             except requests.RequestException:
                 pass
         deadline = time.monotonic() + 60

@@ -24,25 +24,27 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, loadavg, rss_mib, summary, write_result  # noqa: E402
+from common import BINARY, Server, loadavg, rss_mib, summary, write_result  # noqa: E402
 
 
-def tmux_components(socket_dir: Path, runs: int) -> dict:
-    """Times, outside the server, the two processes a resume spawns (see TmuxHost.attachTerminal):
-    `tmux has-session` (the liveness check) and `setsid --ctty tmux attach-session` on a fresh PTY up to
-    its first output (the redraw). Spawned from Python; the server spawns them with posix_spawn."""
-    command = ["/usr/bin/tmux", "-N", "-S", "tmux.sock"]
-    env = {"PATH": "/usr/bin:/bin", "TERM": "xterm-256color", "LANG": "C.UTF-8"}
-    has_session, attach = [], []
+def tmux_components(session_dir: Path, runs: int) -> dict:
+    """Times, outside the server, the one process a resume spawns (see TmuxHost.attachTerminal):
+    `holdfast-jail enter … tmux attach-session` on a fresh PTY up to its first output (the redraw),
+    the client inside the session's sandbox as its user. Spawned from Python; the server spawns it
+    with posix_spawn. Liveness is read from /proc and spawns nothing."""
+    jail = BINARY.parent / "holdfast-jail"
+    leader = int((session_dir / "sandbox.pid").read_text())
+    inner = Path(f"/proc/{leader}/task/{leader}/children").read_text().split()[0]
+    uid, gid = (session_dir / "account").read_text().strip().split(":")
+    command = [str(jail), "enter", "--target", inner, "--uid", uid, "--gid", gid,
+               "--seccomp", str(session_dir / "seccomp.bpf"), "--", "/usr/bin/tmux", "-N", "-S", "/run/holdfast/tmux.sock"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/user", "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    attach = []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(command + ["has-session", "-t", "main"], cwd=socket_dir, env=env, check=True)
-        has_session.append((time.perf_counter() - t0) * 1000)
-
         master, slave = os.openpty()
         t0 = time.perf_counter()
-        client = subprocess.Popen(["/usr/bin/setsid", "--ctty"] + command + ["-u", "attach-session", "-t", "main"],
-                                  stdin=slave, stdout=slave, stderr=slave, cwd=socket_dir, env=env)
+        client = subprocess.Popen(command + ["-u", "attach-session", "-t", "main"],
+                                  stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         ready, _, _ = select.select([master], [], [], 5)
         assert ready, "tmux attach printed nothing within 5 s"
@@ -50,7 +52,7 @@ def tmux_components(socket_dir: Path, runs: int) -> dict:
         os.read(master, 65536)
         os.close(master)  # hang up: the client detaches, the session stays
         client.wait(timeout=5)
-    return {"tmux_has_session_ms": summary(has_session), "tmux_attach_to_first_output_ms": summary(attach)}
+    return {"jailed_tmux_attach_to_first_output_ms": summary(attach)}
 
 
 def main() -> int:
@@ -68,8 +70,10 @@ def main() -> int:
     try:
         # 1. Start the sessions, attach each once and drop it: all held.
         setup_started = time.monotonic()
-        for _ in range(args.sessions):
-            server.start_session()
+        # A user may hold five live sessions: four each, spread over enough members.
+        members = server.add_members((args.sessions + 3) // 4)
+        for index in range(args.sessions):
+            server.start_session(members[index // 4])
         for session_id in server.session_ids:
             _, _, ws = server.timed_attach(session_id, server.ticket(session_id))
             ws.close()
@@ -122,8 +126,7 @@ def main() -> int:
         result["resumed_events_in_timelines"] = resumed_events
 
         # 4. Where the time goes: the two tmux processes of a resume, timed on their own.
-        socket_dir = server.data_dir / "sessions" / server.session_ids[0] / "socket"
-        result["components"] = tmux_components(socket_dir, runs=100)
+        result["components"] = tmux_components(server.data_dir / "sessions" / server.session_ids[0], runs=100)
         result["target_p99_ms"] = 20
         result["target_met"] = result["resume_to_first_byte_ms"]["p99"] <= 20
     finally:
@@ -138,9 +141,8 @@ def main() -> int:
           f"{result['ticket_post_ms_untimed']['p50']} ms; server RSS {result['rss_server_mib_with_held_sessions']}")
     c = result.get("components", {})
     if c:
-        print(f"  components on their own (p50 / p99): tmux has-session {c['tmux_has_session_ms']['p50']} / "
-              f"{c['tmux_has_session_ms']['p99']} ms; setsid tmux attach to first output "
-              f"{c['tmux_attach_to_first_output_ms']['p50']} / {c['tmux_attach_to_first_output_ms']['p99']} ms")
+        a = c["jailed_tmux_attach_to_first_output_ms"]
+        print(f"  on its own (p50 / p99): holdfast-jail enter → tmux attach to first output {a['p50']} / {a['p99']} ms")
     print(f"  cleanup: {result['cleanup']}")
     print(f"  saved {path}")
     return 0 if not result["cleanup"]["leftover_processes_of_this_run"] else 1

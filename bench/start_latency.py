@@ -32,9 +32,11 @@ def main() -> int:
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "loadavg_at_start": loadavg()}
     try:
         total, post, ticket, attach = [], [], [], []
+        # A user may hold five live sessions: four each, spread over enough members.
+        members = server.add_members((args.warmup + args.sessions + 3) // 4)
         for i in range(args.warmup + args.sessions):
             t0 = time.perf_counter()
-            session_id = server.start_session()
+            session_id = server.start_session(members[i // 4])
             t1 = time.perf_counter()
             ticket_text = server.ticket(session_id)
             t2 = time.perf_counter()

@@ -47,15 +47,17 @@ def main() -> int:
     log = Path(tempfile.mkdtemp(prefix="hfb-strace-")) / "strace.log"
     windows, posts = [], []
     try:
-        for _ in range(3):
-            server.start_session()  # warm-up, untraced
+        # A user may hold five live sessions: four each, spread over enough members.
+        members = server.add_members((3 + args.sessions + 3) // 4)
+        for index in range(3):
+            server.start_session(members[index // 4])  # warm-up, untraced
         tracer = subprocess.Popen(["strace", "-f", "--seccomp-bpf", "-ttt", "-s", "40", "-o", str(log),
                                    "-e", "trace=execve,exit_group", "-p", str(server.process.pid)],
                                   stderr=subprocess.DEVNULL)
         time.sleep(1.5)  # strace attaches to every thread
-        for _ in range(args.sessions):
+        for index in range(3, 3 + args.sessions):
             wall, started = time.time(), time.perf_counter()
-            server.start_session()
+            server.start_session(members[index // 4])
             posts.append((time.perf_counter() - started) * 1000)
             windows.append((wall, time.time()))
             time.sleep(0.2)

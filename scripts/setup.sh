@@ -23,7 +23,7 @@ ROOT=$(dirname "$SCRIPT_DIR")
 # Recommends of tigervnc-standalone-server, which --no-install-recommends skips.
 RUN_PACKAGES=(
   ca-certificates curl python3
-  tmux bubblewrap restic
+  tmux bubblewrap restic slirp4netns iproute2 e2fsprogs util-linux
   tigervnc-standalone-server xfonts-base openbox xterm
   novnc
 )
@@ -301,7 +301,7 @@ packages=("${RUN_PACKAGES[@]}")
 [[ $MODE == test ]] && packages+=("${TEST_PACKAGES[@]}")
 ensure_packages "${packages[@]}"
 
-check_commands tmux bwrap restic Xvnc openbox xterm "$SYS_PYTHON"
+check_commands tmux bwrap restic slirp4netns ip nsenter mkfs.ext4 losetup Xvnc openbox xterm "$SYS_PYTHON"
 if [[ $MODE == test ]]; then
   check_commands chromium chromedriver wrk hyperfine runuser ss psql \
     "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$PG_BIN/postgres" "$PG_BIN/createdb"

@@ -51,8 +51,8 @@ public struct Accounts: Sendable {
         return FirstOperator(email: Self.firstOperatorEmail, password: password)
     }
 
-    /// The unprivileged identity `user`'s sessions run as; `nil` when the server is not root
-    /// (it cannot switch users, and sessions run as the server's own user in their sandbox).
+    /// The unprivileged identity `user`'s sessions run as; `nil` when the server is not root, which
+    /// cannot switch users: the host then refuses to launch sessions (`account_required`).
     public func unixAccount(for user: User) async throws -> UnixAccount? {
         guard getuid() == 0 else { return nil }
         let uid = try await self.repositories.users.unixUID(for: user.id, firstUID: Self.firstSessionUID)

@@ -68,7 +68,9 @@ public func buildServer(
         let accountFor: @Sendable (User) async throws -> UnixAccount? = { user in try await accounts.unixAccount(for: user) }
         let backups = WorkspaceBackups(
             configuration: .init(
-                workspacesDirectory: configuration.workspacesDirectory, restoresDirectory: configuration.restoresDirectory),
+                workspacesDirectory: configuration.workspacesDirectory, restoresDirectory: configuration.restoresDirectory,
+                // Only with the real host: an injected one (tests, benchmarks) runs no sandboxes to confine.
+                volumesDirectory: host == nil ? configuration.volumesDirectory : nil),
             driver: try backupDriver ?? resticDriver(configuration, logger: logger),
             repositories: repositories, accountFor: accountFor, now: now, logger: logger
         )
@@ -92,6 +94,8 @@ public func buildServer(
         let desk = SupportDesk(repositories: repositories, now: now, logger: logger)
         try await DeploymentRecord(configuration).save(in: repositories.settings, at: now())
         let banners = SessionBanners()
+        let notices = SessionNotices()
+        let dataDirectory = configuration.dataDirectory
         let continuity = ContinuityDesk(repositories: repositories, configuration: configuration, now: now, logger: logger)
         let statusDesk = StatusDesk(
             repositories: repositories,
@@ -114,7 +118,9 @@ public func buildServer(
                 status: statusDesk,
                 continuity: continuity,
                 banners: banners,
-                vendorDirectory: configuration.resolvedVendorDirectory
+                vendorDirectory: configuration.resolvedVendorDirectory,
+                hostCapacity: { HostCapacity.measure(dataDirectory: dataDirectory) },
+                notices: notices
             )
         )
         let httpHost = configuration.http.host
@@ -130,6 +136,8 @@ public func buildServer(
                 DatabaseService(database: database),
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
                 SessionClock(supervisor: supervisor),
+                SessionLimitWatch(
+                    supervisor: supervisor, host: sessionHost, repositories: repositories, notices: notices, now: now, logger: logger),
                 Mailer(
                     outbox: repositories.outbox, destination: try MailDestination.parse(configuration.resolvedSMTP),
                     renderer: OutgoingMailRenderer(

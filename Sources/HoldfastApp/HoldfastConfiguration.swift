@@ -68,6 +68,10 @@ public struct HoldfastConfiguration: Sendable {
     /// they lag writes this server does not make itself (mail-gate, other servers); its own
     /// writes show at once. 0 reads everything from the store.
     public var readCacheLifetime: TimeInterval = 1
+    /// Each workspace is a loop-mounted filesystem of the tenant's disk limit, so a user who fills
+    /// it stops at the quota, not at the end of the data disk. Needs a server running as root
+    /// (without root, workspaces are plain folders and the server says so once).
+    public var workspaceQuotas = true
 
     public init() {}
 
@@ -75,6 +79,9 @@ public struct HoldfastConfiguration: Sendable {
     public var workspacesDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("workspaces").path }
     /// Scratch space for restores, beside the workspaces (same file system: restores move in by rename).
     public var restoresDirectory: String { self.absolute("restores") }
+    /// Images of the workspace volumes that enforce the per-user disk quota, one sparse file per
+    /// tenant and user (`<tenant id>/<user id>.img`); `nil` when `workspaceQuotas` is off.
+    public var volumesDirectory: String? { self.workspaceQuotas ? self.absolute("volumes") : nil }
     /// Backup passwords, one 0600 file per tenant.
     public var secretsDirectory: String { self.absolute("secrets") }
     /// restic's cache; safe to delete.

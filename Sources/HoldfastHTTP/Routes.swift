@@ -23,6 +23,10 @@ public struct HTTPDependencies: Sendable {
     public var banners: SessionBanners
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
     public var vendorDirectory: String?
+    /// What this host can give one session, measured when an operator changes a tenant's limits.
+    public var hostCapacity: @Sendable () -> HostCapacity
+    /// Per-session notices (a limit was hit) that the terminal gateway passes to attached clients.
+    public var notices: SessionNotices
 
     public init(
         repositories: Repositories,
@@ -38,7 +42,9 @@ public struct HTTPDependencies: Sendable {
         status: any StatusService,
         continuity: any ContinuityService,
         banners: SessionBanners,
-        vendorDirectory: String? = nil
+        vendorDirectory: String? = nil,
+        hostCapacity: @escaping @Sendable () -> HostCapacity,
+        notices: SessionNotices = SessionNotices()
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -54,6 +60,8 @@ public struct HTTPDependencies: Sendable {
         self.continuity = continuity
         self.banners = banners
         self.vendorDirectory = vendorDirectory
+        self.hostCapacity = hostCapacity
+        self.notices = notices
     }
 }
 
@@ -96,11 +104,12 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     .add(to: api)
     TenantRoutes(
         authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now,
-        sessions: dependencies.sessions, continuity: dependencies.continuity
+        sessions: dependencies.sessions, continuity: dependencies.continuity, hostCapacity: dependencies.hostCapacity
     )
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
-    TerminalGateway(sessions: dependencies.sessions, banners: dependencies.banners, now: dependencies.now).add(to: api)
+    TerminalGateway(sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now)
+        .add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)

@@ -8,6 +8,10 @@ enum GNUFunctions {
     /// `pidfd_open(2)` (Linux 5.3, glibc 2.36): a descriptor that becomes readable when a process exits.
     static let pidfdOpen = lookUp("pidfd_open", as: (@convention(c) (pid_t, UInt32) -> Int32).self)
 
+    /// `pidfd_send_signal(2)` (Linux 5.1, glibc 2.36): signals the process a pidfd names, never a reused pid.
+    static let pidfdSendSignal = lookUp(
+        "pidfd_send_signal", as: (@convention(c) (Int32, Int32, UnsafeMutableRawPointer?, UInt32) -> Int32).self)
+
     /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34): close every descriptor from a number up.
     static let addCloseFrom = lookUp(
         "posix_spawn_file_actions_addclosefrom_np",

@@ -65,9 +65,11 @@ enum ProcessSpawner {
     ///   - controllingTerminal: the path of a terminal (a PTY slave) that becomes the child's 0, 1, 2
     ///     and its controlling terminal, in a session of its own (what `setsid --ctty` does, without
     ///     the extra exec); the standard descriptors must then be `nil`.
+    ///   - extraDescriptors: descriptors the child gets as 3, 4, … in this order (a pipe for
+    ///     `bwrap --info-fd`, `slirp4netns --ready-fd`); every other one is closed.
     static func spawn(
         _ command: Command, standardInput: Int32? = nil, standardOutput: Int32? = nil, standardError: Int32? = nil,
-        controllingTerminal: String? = nil
+        controllingTerminal: String? = nil, extraDescriptors: [Int32] = []
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         guard posix_spawn_file_actions_init(&actions) == 0 else {
@@ -92,7 +94,24 @@ enum ProcessSpawner {
                 }
             }
         }
-        guard let addCloseFrom = GNUFunctions.addCloseFrom, addCloseFrom(&actions, 3) == 0 else {
+        // Each extra descriptor is first copied above any target (3, 4, …), so that moving one into
+        // place can never overwrite another still to be moved; the copies close themselves on exec.
+        var staged: [Int32] = []
+        defer {
+            for descriptor in staged { Glibc.close(descriptor) }
+        }
+        for (offset, source) in extraDescriptors.enumerated() {
+            let copy = fcntl(source, F_DUPFD_CLOEXEC, 3 + Int32(extraDescriptors.count))
+            guard copy >= 0 else {
+                throw HostError.systemCall(
+                    "fcntl(F_DUPFD_CLOEXEC)", errno: errno, while: "passing descriptors to \(command.executable)",
+                    hint: "the server may be out of file descriptors; raise its limit (ulimit -n)")
+            }
+            staged.append(copy)
+            posix_spawn_file_actions_adddup2(&actions, copy, 3 + Int32(offset))
+        }
+        let firstClosed = 3 + Int32(extraDescriptors.count)
+        guard let addCloseFrom = GNUFunctions.addCloseFrom, addCloseFrom(&actions, firstClosed) == 0 else {
             throw HostError(
                 code: "spawn_unsupported",
                 message: "this C library cannot close inherited descriptors in a child (posix_spawn_file_actions_addclosefrom_np); "

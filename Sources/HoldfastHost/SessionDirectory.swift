@@ -8,14 +8,19 @@ import HoldfastCore
 /// SESSIONS/<id>/
 ///   tmux.conf     the tmux server's configuration (bound read-only into the sandbox)
 ///   passwd group  the sandbox's /etc/passwd and /etc/group (bound read-only)
-///   sandbox.pid   pid of `setsid bwrap`, the leader of the sandbox's process group
+///   resolv.conf   the sandbox's resolver: slirp4netns's, or none without a network
+///   seccomp.bpf   the sandbox's seccomp program, for bwrap and for every client that enters
+///   account       uid:gid the session runs as, for the clients a restarted server starts
+///   sandbox.pid   pid of `holdfast-jail start` → bwrap, the leader of the sandbox's process group
+///   slirp.pid     pid and start time of the session's slirp4netns, when it has the internet
+///   slirp.log     what slirp4netns printed
 ///   sandbox.log   what bwrap and the tmux server printed, for launch errors
 ///   socket/       owned by the session's account; bound into the sandbox as /run/holdfast
 ///     tmux.sock
 /// ```
 ///
-/// Only `socket/` is writable by the session's user. The pid file stays outside it, because the
-/// server kills by that pid: a user who could rewrite it could make the server kill anything.
+/// Only `socket/` is writable by the session's user. The pid files stay outside it, because the
+/// server kills by those pids: a user who could rewrite them could make the server kill anything.
 /// Everything here is derived from the directory name, so a restarted server re-adopts a session
 /// from the disk alone.
 struct SessionDirectory: Sendable {
@@ -36,13 +41,19 @@ struct SessionDirectory: Sendable {
     var group: String { self.path + "/group" }
     var pidFile: String { self.path + "/sandbox.pid" }
     var log: String { self.path + "/sandbox.log" }
+    var resolvConf: String { self.path + "/resolv.conf" }
+    var seccompProgram: String { self.path + "/seccomp.bpf" }
+    var accountFile: String { self.path + "/account" }
+    var slirpPIDFile: String { self.path + "/slirp.pid" }
 
     /// Writes the session's files afresh, leaving no socket or pid of an earlier run behind.
     ///
     /// - Parameters:
     ///   - identity: who runs in the sandbox; `socket/` is given to that uid so its tmux server can
     ///     create the socket.
-    func prepare(tmuxConfiguration: String, identity: SandboxIdentity, shell: String) throws {
+    func prepare(
+        tmuxConfiguration: String, identity: SandboxIdentity, shell: String, resolvConf: String, seccompProgram: [UInt8]
+    ) throws {
         let parent = (self.path as NSString).deletingLastPathComponent
         try makeDirectory(parent, mode: 0o700, createParents: true)
         try makeDirectory(self.path, mode: 0o700, createParents: false)
@@ -54,6 +65,20 @@ struct SessionDirectory: Sendable {
         try writeFile(self.configuration, tmuxConfiguration)
         try writeFile(self.passwd, identity.passwd(home: Sandbox.home, shell: shell))
         try writeFile(self.group, identity.group)
+        try writeFile(self.resolvConf, resolvConf)
+        try writeFile(self.accountFile, identity.recorded, mode: 0o600)
+        do {
+            try Data(seccompProgram).write(to: URL(fileURLWithPath: self.seccompProgram), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: self.seccompProgram)
+        } catch {
+            throw HostError(code: "write_failed", message: "could not write \(self.seccompProgram); check the disk", cause: error)
+        }
+    }
+
+    /// Who the session runs as, as recorded at launch.
+    func recordedIdentity() -> SandboxIdentity? {
+        guard let text = try? String(contentsOfFile: self.accountFile, encoding: .utf8) else { return nil }
+        return SandboxIdentity(recorded: text)
     }
 
     /// Records the pid of the sandbox's leader so that a later server can end it.
@@ -78,7 +103,10 @@ struct SessionDirectory: Sendable {
     ///
     /// `socket/` was writable by the user, so it is removed without following links in it.
     func remove() throws {
-        for item in [self.socketDirectory, self.configuration, self.passwd, self.group, self.pidFile, self.log] {
+        for item in [
+            self.socketDirectory, self.configuration, self.passwd, self.group, self.pidFile, self.log, self.resolvConf,
+            self.seccompProgram, self.accountFile, self.slirpPIDFile, SessionNetwork.logFile(for: self.slirpPIDFile),
+        ] {
             try removeIfPresent(item)
         }
         if rmdir(self.path) != 0 && errno != ENOENT {

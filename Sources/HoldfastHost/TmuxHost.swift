@@ -7,50 +7,75 @@ import NIOPosix
 
 /// Runs terminal sessions as tmux servers in bubblewrap sandboxes that outlive the server process.
 ///
-/// Each session is a detached `setsid bwrap … tmux -D` (its own session and process group, not
-/// the server's) whose tmux socket sits in `sessionsDirectory/<id>/socket/`. The host keeps no
-/// state of its own: everything it needs is on the disk, so a server restarted after `kill -9`
-/// finds the sessions again with `runningSessions()` and attaches to them as if it had launched them.
+/// Each session is a detached `holdfast-jail start → bwrap … tmux -D` (its own session and process
+/// group, not the server's, in cgroups of its own) whose tmux socket sits in
+/// `sessionsDirectory/<id>/socket/`. The host keeps no state of its own: everything it needs is on
+/// the disk, so a server restarted after `kill -9` finds the sessions again with
+/// `runningSessions()` and attaches to them as if it had launched them.
+///
+/// The server never talks to a session's tmux server: a tmux server can make its clients run
+/// commands (`detach-client -E`), and it belongs to the session's user. Every client (attach,
+/// `new-session`, `kill-server`) starts through `holdfast-jail enter`, which puts it inside the
+/// sandbox — its namespaces, cgroups and seccomp filter — as the session's uid. Whether a session
+/// lives is read from `/proc`, never asked of tmux.
 public struct TmuxHost: SessionHost {
     public struct Configuration: Sendable {
         /// One folder per session id; created if missing. An absolute path.
         public var sessionsDirectory: String
         public var tmuxPath: String
         public var bwrapPath: String
-        public var setsidPath: String
+        /// Starts the sandbox in its cgroups and every tmux client inside it (Sources/holdfast-jail).
+        public var jailPath: String
         /// Used to drop to the session's account inside the sandbox.
         public var setprivPath: String
+        /// The user-mode network stack for sessions with the internet.
+        public var network: SessionNetwork.Configuration
+        /// Where the cgroup hierarchies are mounted.
+        public var cgroupRoot: String
         /// The login shell tmux starts in the session's window.
         public var shell: String
         /// How long a sandbox may take to answer on its socket before the launch fails.
         public var startTimeout: Duration
-        /// How long one tmux command may take; a tmux that does not answer in time counts as dead.
+        /// How long one tmux command (creating the window, ending the server) may take.
         public var commandTimeout: Duration
 
         public init(
             sessionsDirectory: String,
             tmuxPath: String = "/usr/bin/tmux",
             bwrapPath: String = "/usr/bin/bwrap",
-            setsidPath: String = "/usr/bin/setsid",
+            jailPath: String = TmuxHost.defaultJailPath,
             setprivPath: String = "/usr/bin/setpriv",
+            network: SessionNetwork.Configuration = .init(),
+            cgroupRoot: String = "/sys/fs/cgroup",
             shell: String = "/bin/bash",
             startTimeout: Duration = .seconds(10),
-            commandTimeout: Duration = .seconds(3)
+            commandTimeout: Duration = .seconds(10)
         ) {
             self.sessionsDirectory = sessionsDirectory
             self.tmuxPath = tmuxPath
             self.bwrapPath = bwrapPath
-            self.setsidPath = setsidPath
+            self.jailPath = jailPath
             self.setprivPath = setprivPath
+            self.network = network
+            self.cgroupRoot = cgroupRoot
             self.shell = shell
             self.startTimeout = startTimeout
             self.commandTimeout = commandTimeout
         }
     }
 
+    /// `holdfast-jail` beside the running executable, where `swift build` puts both.
+    public static var defaultJailPath: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("holdfast-jail")
+    }
+
     public let configuration: Configuration
     private let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
+    /// Where sessions' cgroups go; `nil` when neither cgroup v2 nor the v1 controllers are mounted,
+    /// and then no session is launched (its limits could not hold).
+    let cgroups: CgroupLayout?
 
     /// - Parameter eventLoopGroup: reads and writes attached terminals; must be NIOPosix's.
     public init(
@@ -59,6 +84,7 @@ public struct TmuxHost: SessionHost {
         self.configuration = configuration
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
+        self.cgroups = CgroupLayout.detect(root: configuration.cgroupRoot)
     }
 
     /// The tmux configuration every session gets.
@@ -96,7 +122,14 @@ public struct TmuxHost: SessionHost {
             throw HostError(code: "workspace_not_absolute", message: "the workspace \(launch.workspace) must be an absolute path")
         }
         let identity = try SandboxIdentity.resolve(account: launch.account)
-        if await self.answers(directory) {
+        guard let cgroups = self.cgroups else {
+            throw HostError(
+                code: "cgroups_unavailable",
+                message: "no cgroup controllers for memory and pids under \(self.configuration.cgroupRoot), so a session's "
+                    + "limits could not hold; mount cgroup v2 (or the v1 memory and pids controllers) there"
+            )
+        }
+        if self.running(directory) != nil {
             throw HostError(
                 code: "session_already_running",
                 message: "session \(launch.sessionID) is already running on this host; attach to it instead of launching it"
@@ -104,36 +137,48 @@ public struct TmuxHost: SessionHost {
         }
         let configuration = self.tmuxConfiguration
         let shell = self.configuration.shell
+        let program = try SeccompFilter.program()
+        let resolvConf = launch.network == .internet ? SessionNetwork.resolvConf : "# this session has no network\n"
         try await NIOThreadPool.singleton.runIfActive {
-            try directory.prepare(tmuxConfiguration: configuration, identity: identity, shell: shell)
+            try directory.prepare(
+                tmuxConfiguration: configuration, identity: identity, shell: shell, resolvConf: resolvConf, seccompProgram: program)
             try prepareWorkspace(launch.workspace, identity: identity)
         }
         let sandbox = Sandbox(
             bwrapPath: self.configuration.bwrapPath, setprivPath: self.configuration.setprivPath,
             tmuxPath: self.configuration.tmuxPath, shell: shell, directory: directory, workspace: launch.workspace,
-            identity: identity
+            identity: identity, tmpMiB: launch.limits.tmpMiB
         )
-        let leader = try self.startSandbox(sandbox, logger: logger)
+        let cgroup = SessionCgroup(layout: cgroups, sessionID: launch.sessionID)
         do {
-            try await self.waitUntilAnswering(directory, leader: leader)
+            try cgroup.create(limits: launch.limits)
+            let leader = try self.startSandbox(sandbox, cgroup: cgroup, logger: logger)
+            let running = try await self.waitUntilListening(directory, leader: leader, identity: identity)
+            if launch.network == .internet {
+                // Before the shell exists: nothing in the session ever sees the namespace unguarded.
+                try await SessionNetwork(configuration: self.configuration.network)
+                    .connect(namespacePID: running.namespacePID, pidFile: directory.slirpPIDFile)
+            }
             try await self.tmux(
-                directory,
+                running,
                 [
                     "new-session", "-d", "-s", "main", "-x", "\(launch.columns)", "-y", "\(launch.rows)", "-c", Sandbox.home,
                     ";", "set-option", "-g", "exit-empty", "on",
                 ],
                 doing: "creating the session's window"
             )
+            logger.debug("session launched", metadata: ["sandbox.pid": "\(leader.pid)", "network": "\(launch.network.rawValue)"])
         } catch {
             logger.debug("launch failed; ending the sandbox", metadata: ["error": "\(error)"])
             try? await self.terminate(launch.sessionID)
             throw error
         }
-        logger.debug("session launched", metadata: ["sandbox.pid": "\(leader.pid)"])
     }
 
+    /// Whether the session's sandbox runs, read from `/proc`: tmux is the sandbox's main process, so
+    /// the sandbox's leader lives exactly as long as the tmux server does.
     public func isAlive(_ id: Session.ID) async -> Bool {
-        await self.answers(self.directory(id))
+        self.running(self.directory(id)) != nil
     }
 
     public func runningSessions() async throws -> [Session.ID] {
@@ -148,33 +193,19 @@ public struct TmuxHost: SessionHost {
                 cause: error
             )
         }
-        return await withTaskGroup(of: Session.ID?.self) { group in
-            for name in names {
-                guard let id = Session.ID(name) else { continue }
-                group.addTask { await self.isAlive(id) ? id : nil }
-            }
-            var running: [Session.ID] = []
-            for await id in group {
-                if let id { running.append(id) }
-            }
-            return running.sorted { $0.description < $1.description }
-        }
+        return names.compactMap(Session.ID.init).filter { self.running(self.directory($0)) != nil }
+            .sorted { $0.description < $1.description }
     }
 
     public func attachTerminal(_ id: Session.ID, columns: Int, rows: Int) async throws -> any TerminalConnection {
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(id)"
         let directory = self.directory(id)
-        // A look at /proc rather than a `tmux has-session` round trip, which cost a resume ~4 ms:
-        // tmux is the sandbox's main process, so the sandbox lives as long as tmux does. Should
-        // tmux be gone all the same, the client prints tmux's reason and exits, and the process
-        // check closes the session.
-        guard directory.hasSocket, let leader = directory.recordedSandboxPID(), isSandboxProcess(leader, of: directory) else {
+        guard let running = self.running(directory) else {
             throw HostError.notRunning("attaching to session \(id)")
         }
-        // The client runs outside the sandbox as the server's user; tmux admits root to any server.
         // `-u`: the browser's terminal speaks UTF-8 whatever the locale says.
-        let client = self.tmuxCommand(directory, ["-u", "attach-session", "-t", "main"], clientTerminal: true)
+        let client = self.tmuxCommand(running, ["-u", "attach-session", "-t", "main"], clientTerminal: true)
         let connection = try await PseudoTerminalConnection.open(
             client: client, columns: columns, rows: rows,
             eventLoopGroup: self.eventLoopGroup, logger: logger
@@ -188,9 +219,10 @@ public struct TmuxHost: SessionHost {
         logger[metadataKey: "session.id"] = "\(id)"
         let directory = self.directory(id)
         var tmuxIsEnding = false
-        if FileManager.default.fileExists(atPath: directory.socket) {
+        let running = self.running(directory)
+        if let running {
             // Lets tmux hang up the shells (SIGHUP) the way a closed terminal would.
-            let result = try? await ProcessSpawner.run(self.tmuxCommand(directory, ["kill-server"]), timeout: .seconds(1))
+            let result = try? await ProcessSpawner.run(self.tmuxCommand(running, ["kill-server"]), timeout: .seconds(1))
             tmuxIsEnding = result?.status.isSuccess ?? false
         }
         // tmux's exit ends bwrap's outer process (the recorded leader) at once. Its inner process,
@@ -200,95 +232,138 @@ public struct TmuxHost: SessionHost {
         if let leader, tmuxIsEnding {
             _ = await waitUntil(within: .seconds(2)) { !isSandboxProcess(leader, of: directory) }
         }
-        let remaining = sandboxProcesses(of: directory)
-        if !remaining.isEmpty {
-            logger.debug("killing what is left of the sandbox", metadata: ["pids": "\(remaining)"])
+        let cgroup = self.cgroups.map { SessionCgroup(layout: $0, sessionID: id) }
+        func remaining() -> [pid_t] { Array(Set(sandboxProcesses(of: directory) + (cgroup?.pids() ?? []))) }
+        if !remaining().isEmpty {
+            logger.debug("killing what is left of the sandbox", metadata: ["pids": "\(remaining())"])
             // The leader's process group holds both bwrap processes and the tmux server.
-            if let leader, remaining.contains(leader) {
+            if let leader, isSandboxProcess(leader, of: directory) {
                 _ = Glibc.kill(-leader, SIGKILL)
             }
-            for pid in remaining {
+            for pid in sandboxProcesses(of: directory) {
+                signalSandboxProcess(pid, SIGKILL, of: directory)
+            }
+            // What is left in the session's cgroups is the session's, whatever its command line.
+            for pid in cgroup?.pids() ?? [] {
                 _ = Glibc.kill(pid, SIGKILL)
             }
-            guard await waitUntil(within: .seconds(5), { sandboxProcesses(of: directory).isEmpty }) else {
+            guard await waitUntil(within: .seconds(5), { remaining().isEmpty }) else {
                 throw HostError(
                     code: "sandbox_survived",
-                    message: "processes of session \(id) survived SIGKILL (\(sandboxProcesses(of: directory))); "
+                    message: "processes of session \(id) survived SIGKILL (\(remaining())); "
                         + "check the host for processes stuck in the kernel (state D)"
                 )
+            }
+        }
+        await SessionNetwork(configuration: self.configuration.network).disconnect(pidFile: directory.slirpPIDFile)
+        if let cgroup {
+            do {
+                try await cgroup.remove()
+            } catch {
+                logger.warning("could not remove a session's cgroup", metadata: ["error": "\(error)"])
             }
         }
         try await NIOThreadPool.singleton.runIfActive { try directory.remove() }
         logger.debug("session terminated")
     }
 
-    // MARK: - Running tmux
+    public func usage(_ id: Session.ID) async -> SessionUsage? {
+        guard let cgroups = self.cgroups, self.running(self.directory(id)) != nil else { return nil }
+        return SessionCgroup(layout: cgroups, sessionID: id).usage()
+    }
+
+    // MARK: - Running tmux inside the sandbox
 
     func directory(_ id: Session.ID) -> SessionDirectory {
         SessionDirectory(sessionsDirectory: self.configuration.sessionsDirectory, id: id)
     }
 
-    /// A tmux client command against the session's socket.
+    /// The session's sandbox as `/proc` shows it now, or `nil` when it is not running.
     ///
-    /// It runs in the socket's folder and names the socket relatively, so the path fits in a
-    /// `sockaddr_un` however deep the sessions directory is. `-N` everywhere: should the sandboxed
-    /// server be gone, a `new-session` must fail rather than start a new tmux server here, outside
-    /// the sandbox, as root.
+    /// The recorded leader must still be this sandbox's bwrap (its command line names the
+    /// session's socket folder: a pid reused by a stranger does not), and its one child is the
+    /// sandbox's pid 1, whose namespaces the clients join.
+    func running(_ directory: SessionDirectory) -> RunningSandbox? {
+        guard let leader = directory.recordedSandboxPID(), isSandboxProcess(leader, of: directory),
+            let identity = directory.recordedIdentity(),
+            let children = try? String(contentsOfFile: "/proc/\(leader)/task/\(leader)/children", encoding: .utf8),
+            let inner = children.split(separator: " ").compactMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+                .first(where: { isSandboxProcess($0, of: directory) })
+        else { return nil }
+        return RunningSandbox(directory: directory, leader: leader, namespacePID: inner, identity: identity)
+    }
+
+    /// A tmux client command against the session's server, run inside its sandbox as its user.
+    ///
+    /// `holdfast-jail enter` joins the sandbox's namespaces (so the socket path is the short one
+    /// inside, `/run/holdfast/tmux.sock`, and a symlink put in its place can only lead somewhere
+    /// in the sandbox), its cgroups (the client counts against the session's limits) and its
+    /// seccomp filter, and drops to the session's uid with no capabilities and `no_new_privs`.
+    /// `-N`: should the sandboxed server be gone, a `new-session` fails rather than starting one.
     ///
     /// - Parameter clientTerminal: whether the client draws on a terminal (attach), which needs to
     ///   know its type and character set.
-    func tmuxCommand(_ directory: SessionDirectory, _ arguments: [String], clientTerminal: Bool = false) -> Command {
-        var environment = ["PATH": Sandbox.path]
+    func tmuxCommand(_ running: RunningSandbox, _ arguments: [String], clientTerminal: Bool = false) -> Command {
+        var environment = ["PATH": Sandbox.path, "HOME": Sandbox.home]
         if clientTerminal {
             environment["TERM"] = "xterm-256color"
             environment["LANG"] = "C.UTF-8"
         }
-        return Command(
-            self.configuration.tmuxPath, ["-N", "-S", SessionDirectory.socketName] + arguments, environment: environment,
-            workingDirectory: directory.socketDirectory
-        )
+        var jail = [
+            "enter", "--target", "\(running.namespacePID)", "--uid", "\(running.identity.uid)", "--gid",
+            "\(running.identity.gid)", "--seccomp", running.directory.seccompProgram,
+        ]
+        if let cgroups = self.cgroups {
+            for procs in SessionCgroup(layout: cgroups, sessionID: running.directory.id).procsFiles {
+                jail += ["--cgroup", procs]
+            }
+        }
+        jail += ["--", self.configuration.tmuxPath, "-N", "-S", Sandbox.socket]
+        return Command(self.configuration.jailPath, jail + arguments, environment: environment)
     }
 
-    /// Runs a tmux command and fails with its output when it does not succeed.
+    /// Runs a tmux command in the sandbox and fails with its output when it does not succeed.
     @discardableResult
-    private func tmux(_ directory: SessionDirectory, _ arguments: [String], doing: String) async throws -> String {
-        let result = try await self.run(self.tmuxCommand(directory, arguments))
+    private func tmux(_ running: RunningSandbox, _ arguments: [String], doing: String) async throws -> String {
+        let result = try await ProcessSpawner.run(
+            self.tmuxCommand(running, arguments), timeout: self.configuration.commandTimeout)
         guard result.status.isSuccess else {
             throw HostError(
                 code: "tmux_failed",
                 message: "tmux failed while \(doing) (\(result.status)): \(result.output)"
-                    + Self.quoted(log: directory.logTail())
+                    + Self.quoted(log: running.directory.logTail())
             )
         }
         return result.output
     }
 
-    private func run(_ command: Command) async throws -> CommandResult {
-        try await ProcessSpawner.run(command, timeout: self.configuration.commandTimeout)
-    }
-
-    /// Whether the session's tmux server answers and still has its window.
-    private func answers(_ directory: SessionDirectory) async -> Bool {
-        guard directory.hasSocket else { return false }
-        let result = try? await self.run(self.tmuxCommand(directory, ["has-session", "-t", "main"]))
-        return result?.status.isSuccess ?? false
-    }
-
-    /// Starts `setsid bwrap …` detached from the server, its output going to the session's log.
-    private func startSandbox(_ sandbox: Sandbox, logger: Logger) throws -> ChildProcess {
+    /// Starts `holdfast-jail start → bwrap …` detached from the server, in the session's cgroups,
+    /// its output going to the session's log.
+    private func startSandbox(_ sandbox: Sandbox, cgroup: SessionCgroup, logger: Logger) throws -> ChildProcess {
         let directory = sandbox.directory
         let log = Glibc.open(directory.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else {
             throw HostError.systemCall("open", errno: errno, while: "creating \(directory.log)", hint: "check the disk and its permissions")
         }
         defer { Glibc.close(log) }
-        // A spawned child is never a process-group leader, so setsid does not fork: the pid we get
-        // is bwrap's, and it leads a new session and process group of its own.
+        let program = Glibc.open(directory.seccompProgram, O_RDONLY | O_CLOEXEC)
+        guard program >= 0 else {
+            throw HostError.systemCall(
+                "open", errno: errno, while: "reading \(directory.seccompProgram)", hint: "check the disk and its permissions")
+        }
+        defer { Glibc.close(program) }
+        // The jail joins the cgroups before it becomes bwrap, so nothing in the sandbox is ever
+        // outside them; it calls setsid, so the sandbox leads a session and process group of its own.
+        var jail = ["start"]
+        for procs in cgroup.procsFiles {
+            jail += ["--cgroup", procs]
+        }
         let command = Command(
-            self.configuration.setsidPath, [sandbox.bwrapPath] + sandbox.bwrapArguments, environment: ["PATH": Sandbox.path]
+            self.configuration.jailPath, jail + ["--", sandbox.bwrapPath] + sandbox.bwrapArguments,
+            environment: ["PATH": Sandbox.path]
         )
         logger.trace("starting sandbox", metadata: ["command": "\(command)"])
-        let leader = try ProcessSpawner.spawn(command, standardOutput: log, standardError: log)
+        let leader = try ProcessSpawner.spawn(command, standardOutput: log, standardError: log, extraDescriptors: [program])
         do {
             try directory.recordSandbox(pid: leader.pid)
         } catch {
@@ -302,10 +377,16 @@ public struct TmuxHost: SessionHost {
         return leader
     }
 
-    /// Waits until the sandboxed tmux server answers on its socket, failing early if bwrap exits.
-    private func waitUntilAnswering(_ directory: SessionDirectory, leader: ChildProcess) async throws {
+    /// Waits until the sandboxed tmux server listens on its socket, failing early if bwrap exits.
+    ///
+    /// The server connects to the socket itself only here, and as `SessionSocket` does it: without
+    /// following links, and only to a peer that is the session's uid inside the session's sandbox.
+    private func waitUntilListening(
+        _ directory: SessionDirectory, leader: ChildProcess, identity: SandboxIdentity
+    ) async throws -> RunningSandbox {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: self.configuration.startTimeout)
+        var lastRefusal: HostError?
         while clock.now < deadline {
             if let status = leader.exit.status {
                 throw HostError(
@@ -314,17 +395,24 @@ public struct TmuxHost: SessionHost {
                         + ". Check that bubblewrap works on this host (bwrap --ro-bind / / true) and that the workspace exists"
                 )
             }
-            if FileManager.default.fileExists(atPath: directory.socket),
-                let result = try? await self.run(self.tmuxCommand(directory, ["start-server"])), result.status.isSuccess
-            {
-                return
+            if let running = self.running(directory), directory.hasSocket {
+                do {
+                    let descriptor = try SessionSocket.connect(
+                        directory: directory.socketDirectory, name: SessionDirectory.socketName, uid: identity.uid,
+                        namespacePID: running.namespacePID)
+                    Glibc.close(descriptor)
+                    return running
+                } catch let error as HostError {
+                    lastRefusal = error
+                }
             }
-            try await Task.sleep(for: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(2))
         }
         throw HostError(
             code: "sandbox_did_not_start",
-            message: "the session's tmux server did not answer within \(self.configuration.startTimeout)"
-                + Self.quoted(log: directory.logTail()) + "; check the host's load"
+            message: "the session's tmux server did not listen within \(self.configuration.startTimeout)"
+                + (lastRefusal.map { " (\($0.message))" } ?? "") + Self.quoted(log: directory.logTail())
+                + "; check the host's load"
         )
     }
 
@@ -332,6 +420,16 @@ public struct TmuxHost: SessionHost {
     private static func quoted(log: String) -> String {
         log.isEmpty ? "" : "; the sandbox printed: \(log)"
     }
+}
+
+/// A session's sandbox found running: whom its clients run as and whose namespaces they join.
+struct RunningSandbox: Sendable {
+    let directory: SessionDirectory
+    /// `holdfast-jail start`, now bwrap's outer process, leader of the sandbox's process group.
+    let leader: pid_t
+    /// bwrap's inner process: pid 1 of the sandbox's namespaces, as the host numbers it.
+    let namespacePID: pid_t
+    let identity: SandboxIdentity
 }
 
 /// Makes the workspace exist and belong to the session's account, so that its shell can write to it.
@@ -342,7 +440,6 @@ public struct TmuxHost: SessionHost {
 /// is how a swapped-in symlink gets root to chown a file outside it.
 private func prepareWorkspace(_ workspace: String, identity: SandboxIdentity) throws {
     try makeDirectory(workspace, mode: 0o700, createParents: true)
-    guard identity.dropsPrivileges else { return }
     var info = stat()
     guard lstat(workspace, &info) == 0 else {
         throw HostError.systemCall("lstat", errno: errno, while: "checking \(workspace)", hint: "check the workspace folder")
@@ -368,6 +465,21 @@ private func sandboxProcesses(of directory: SessionDirectory) -> [pid_t] {
 
 private func isSandboxProcess(_ pid: pid_t, of directory: SessionDirectory) -> Bool {
     ProcessTable.arguments(of: pid)?.contains(directory.socketDirectory) ?? false
+}
+
+/// Signals one of the sandbox's processes through a pidfd taken before its command line is
+/// checked, so the signal cannot reach a process that took over a reused pid in between.
+private func signalSandboxProcess(_ pid: pid_t, _ signal: Int32, of directory: SessionDirectory) {
+    guard let openProcess = GNUFunctions.pidfdOpen, let send = GNUFunctions.pidfdSendSignal else {
+        if isSandboxProcess(pid, of: directory) { _ = Glibc.kill(pid, signal) }
+        return
+    }
+    let descriptor = openProcess(pid, 0)
+    guard descriptor >= 0 else { return }
+    defer { Glibc.close(descriptor) }
+    if isSandboxProcess(pid, of: directory) {
+        _ = send(descriptor, signal, nil, 0)
+    }
 }
 
 /// Polls `condition` every 20 ms until it holds (`true`) or `timeout` passes (`false`).

@@ -271,6 +271,12 @@ extension Database {
             try await database.create(index: "sessions_user_created").on("sessions").column("user_id").column("created_at").run()
             try await database.drop(index: "sessions_user_id").run()
         },
+        Migration(version: 9, name: "tenant network and limits") { database in
+            // `network` is NetworkAccess's raw value and `limits` JSON of SessionLimits, stored like
+            // `retention`; NULL is the standard setting.
+            try await database.alter(table: "tenants").column("network", type: .text).run()
+            try await database.alter(table: "tenants").column("limits", type: .text).run()
+        },
     ]
 }
 

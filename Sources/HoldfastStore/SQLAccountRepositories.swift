@@ -16,10 +16,11 @@ public struct SQLTenantRepository: TenantRepository {
                 throw CoreError.conflict("slug_taken", "The slug '\(tenant.slug)' is already taken; choose another.")
             }
             try await sql.insert(into: "tenants")
-                .columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "created_at")
+                .columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "network", "limits", "created_at")
                 .values(
                     SQLBind(tenant.id.description), SQLBind(tenant.name), SQLBind(tenant.slug),
                     SQLBind(tenant.timeZone), SQLBind(tenant.graceSeconds), SQLBind(try Self.json(tenant.retention)),
+                    SQLBind(tenant.network?.rawValue), SQLBind(try Self.json(tenant.limits)),
                     SQLBind(tenant.createdAt.millisecondsSince1970)
                 )
                 .run()
@@ -51,17 +52,20 @@ public struct SQLTenantRepository: TenantRepository {
                 .set("time_zone", to: SQLBind(tenant.timeZone))
                 .set("grace_seconds", to: SQLBind(tenant.graceSeconds))
                 .set("retention", to: SQLBind(try Self.json(tenant.retention)))
+                .set("network", to: SQLBind(tenant.network?.rawValue))
+                .set("limits", to: SQLBind(try Self.json(tenant.limits)))
                 .where("id", .equal, tenant.id.description)
                 .run()
         }
     }
 
     private static func query(_ sql: any SQLDatabase) -> SQLSelectBuilder {
-        sql.select().columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "created_at").from("tenants")
+        sql.select().columns("id", "name", "slug", "time_zone", "grace_seconds", "retention", "network", "limits", "created_at")
+            .from("tenants")
     }
 
-    private static func json(_ retention: RetentionPolicy?) throws -> String? {
-        try retention.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+    private static func json(_ value: (some Encodable)?) throws -> String? {
+        try value.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
     }
 
     private static func tenant(_ row: any SQLRow) throws -> Tenant {
@@ -73,6 +77,12 @@ public struct SQLTenantRepository: TenantRepository {
             graceSeconds: try row.decode(column: "grace_seconds", as: Int?.self),
             retention: try row.decode(column: "retention", as: String?.self).map {
                 try JSONDecoder().decode(RetentionPolicy.self, from: Data($0.utf8))
+            },
+            // An unknown word (written by a newer server) reads as the narrowest access rather than
+            // making the tenant unreadable or its sessions more open than someone chose.
+            network: try row.decode(column: "network", as: String?.self).map { NetworkAccess(rawValue: $0) ?? NetworkAccess.none },
+            limits: try row.decode(column: "limits", as: String?.self).map {
+                try JSONDecoder().decode(SessionLimits.self, from: Data($0.utf8))
             },
             createdAt: Date(millisecondsSince1970: try row.decode(column: "created_at", as: Int64.self))
         )

@@ -10,6 +10,7 @@ public final class FakeHost: SessionHost {
         var launches: [TerminalLaunch] = []
         var failLaunches = false
         var failTerminations = false
+        var usage: [Session.ID: SessionUsage] = [:]
     }
 
     private let state = Mutex(State())
@@ -30,6 +31,15 @@ public final class FakeHost: SessionHost {
     }
 
     public var launches: [TerminalLaunch] { self.state.withLock { $0.launches } }
+
+    /// Sets what `usage(_:)` reports for a session, as its cgroup would.
+    public func setUsage(_ usage: SessionUsage?, of id: Session.ID) {
+        self.state.withLock { $0.usage[id] = usage }
+    }
+
+    public func usage(_ id: Session.ID) async -> SessionUsage? {
+        self.state.withLock { $0.usage[id] }
+    }
 
     public func launch(_ launch: TerminalLaunch) async throws {
         try self.state.withLock { state in

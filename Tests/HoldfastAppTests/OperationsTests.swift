@@ -44,7 +44,8 @@ struct OperationsTests {
                 ),
                 continuity: ContinuityDesk(
                     repositories: repositories, configuration: HoldfastConfiguration(), now: { Date() }, logger: Logger(label: "test")),
-                banners: SessionBanners()
+                banners: SessionBanners(),
+                hostCapacity: { HostCapacity(memoryMiB: 2_048, pids: 32_768, diskGiB: 10) }
             )
         )
         let routed = Set(

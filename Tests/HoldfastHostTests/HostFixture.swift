@@ -22,15 +22,19 @@ struct HostFixture {
         TmuxHost(configuration: .init(sessionsDirectory: self.sessionsDirectory), logger: testLogger)
     }
 
-    /// Launches a session with a fresh id and a workspace named `name`.
+    /// Launches a session with a fresh id and a workspace named `name`; without a network unless
+    /// asked (slirp4netns costs a test ~10 ms and has tests of its own).
     func launch(
-        _ host: TmuxHost, workspace name: String, account: UnixAccount? = nil, columns: Int = 80, rows: Int = 24
+        _ host: TmuxHost, workspace name: String, account: UnixAccount? = accountA, columns: Int = 80, rows: Int = 24,
+        network: NetworkAccess = .none, limits: SessionLimits = .standard
     )
         async throws -> Session.ID
     {
         let id = Session.ID()
         try await host.launch(
-            TerminalLaunch(sessionID: id, workspace: self.workspace(name), account: account, columns: columns, rows: rows))
+            TerminalLaunch(
+                sessionID: id, workspace: self.workspace(name), account: account, columns: columns, rows: rows,
+                network: network, limits: limits))
         return id
     }
 }
@@ -139,9 +143,10 @@ extension TerminalConnection {
     }
 }
 
-/// Runs a tmux command against a session from outside, as an operator would.
+/// Runs a tmux command against a session the way the host does: inside its sandbox, as its user.
 func tmux(_ host: TmuxHost, _ id: Session.ID, _ arguments: [String]) async throws -> CommandResult {
-    try await ProcessSpawner.run(host.tmuxCommand(host.directory(id), arguments), timeout: .seconds(30))
+    let running = try #require(host.running(host.directory(id)), "session \(id) is not running")
+    return try await ProcessSpawner.run(host.tmuxCommand(running, arguments), timeout: .seconds(30))
 }
 
 /// A field of `/proc/PID/status`, such as `Uid` or `NSpid`, split into its values.

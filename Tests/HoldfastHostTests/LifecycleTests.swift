@@ -92,7 +92,8 @@ struct LifecycleTests {
                 // The client exits with the session, which ends the output.
                 #expect(await poll(timeout: .seconds(30)) { output.isFinished })
             }
-            #expect(await !host.isAlive(id))
+            // The sandbox's leader exits a moment after tmux closes its clients.
+            #expect(await poll(timeout: .seconds(30)) { await !host.isAlive(id) })
             // The leader is this process's child: it must not linger as a zombie.
             #expect(await poll(timeout: .seconds(30)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
             // The job the user left behind keeps bwrap's inner process alive: terminate ends both.
@@ -108,7 +109,7 @@ struct LifecycleTests {
             let host = fixture.host()
             let id = try await fixture.launch(host, workspace: "a")
             let error = await #expect(throws: HostError.self) {
-                try await host.launch(TerminalLaunch(sessionID: id, workspace: fixture.workspace("a"), account: nil))
+                try await host.launch(TerminalLaunch(sessionID: id, workspace: fixture.workspace("a"), account: accountA))
             }
             #expect(error?.code == "session_already_running")
             #expect(await host.isAlive(id))
@@ -123,7 +124,7 @@ struct LifecycleTests {
             let host = TmuxHost(configuration: configuration, logger: testLogger)
             let id = Session.ID()
             let error = await #expect(throws: HostError.self) {
-                try await host.launch(TerminalLaunch(sessionID: id, workspace: fixture.workspace("a"), account: nil))
+                try await host.launch(TerminalLaunch(sessionID: id, workspace: fixture.workspace("a"), account: accountA))
             }
             #expect(error?.code == "sandbox_did_not_start")
             #expect(error?.message.contains("/nonexistent/tmux") == true)

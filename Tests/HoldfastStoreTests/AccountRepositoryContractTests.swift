@@ -49,6 +49,29 @@ struct AccountRepositoryContractTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aTenantsNetworkAndLimitsRoundTripAndReset(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            var acme = self.tenant("acme")
+            acme.network = NetworkAccess.none
+            acme.limits = SessionLimits(memoryMiB: 512, pids: 64, cpuWeight: 50, diskGiB: 2, sessionsPerUser: 1, clientsPerSession: 2)
+            try await repositories.tenants.create(acme)
+            #expect(try await repositories.tenants.find(id: acme.id) == acme)
+
+            acme.network = .internet
+            acme.limits?.memoryMiB = 4_096
+            try await repositories.tenants.update(acme)
+            #expect(try await repositories.tenants.find(slug: "acme") == acme)
+
+            acme.network = nil
+            acme.limits = nil
+            try await repositories.tenants.update(acme)
+            let reset = try #require(try await repositories.tenants.find(id: acme.id))
+            #expect(reset.network == nil && reset.limits == nil)
+            #expect(reset.effectiveLimits == .standard)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func aTakenSlugIsAConflictAndChangesNothing(kind: StoreKind) async throws {
         try await withStore(kind) { repositories, _ in
             let first = self.tenant("acme")

@@ -10,15 +10,16 @@ import Testing
 /// Serialized: a PostgreSQL store opens up to nine connections, and the test cluster takes 100 in all.
 @Suite("Support desk migration", .serialized)
 struct SupportMigrationTests {
-    /// Brings `database` to the schema of `version`, recorded as `migrate()` records it.
-    func migrate(_ database: Database, through version: Int) async throws {
+    /// Brings `database` to the schema of `version` (plus the steps in `extra`), recorded as
+    /// `migrate()` records it.
+    func migrate(_ database: Database, through version: Int, extra: Set<Int> = []) async throws {
         try await database.withTransaction { sql in
             try await sql.create(table: "schema_migrations")
                 .column("version", type: .bigint, .primaryKey(autoIncrement: false))
                 .column("name", type: .text, .notNull)
                 .column("applied_at", type: .bigint, .notNull)
                 .run()
-            for migration in Database.migrations where migration.version <= version {
+            for migration in Database.migrations where migration.version <= version || extra.contains(migration.version) {
                 try await migration.apply(sql)
                 try await sql.insert(into: "schema_migrations").columns("version", "name", "applied_at")
                     .values(SQLBind(migration.version), SQLBind(migration.name), SQLBind(Int64(0))).run()
@@ -29,7 +30,8 @@ struct SupportMigrationTests {
     @Test(arguments: StoreKind.sql)
     func aDatabaseFromBeforeTheSupportDeskMigratesAndKeepsItsData(kind: StoreKind) async throws {
         try await withEmptyDatabase(kind) { database in
-            try await self.migrate(database, through: 4)
+            // The seed writes tenants as today's code does, so their later columns (step 9) are there too.
+            try await self.migrate(database, through: 4, extra: [9])
             let old = Repositories.sql(database)
             let desk = try await SupportDesk.seed(old)
             await #expect(throws: (any Error).self) {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HoldfastCore
 import HoldfastHTTP
+import HoldfastHost
 import Logging
 
 /// Users' workspaces on this host and their backups: snapshots, restores, progress.
@@ -14,18 +15,30 @@ public actor WorkspaceBackups: WorkspaceService {
         /// `WORKSPACES/<tenant id>/<user id>` is a user's home on this host.
         public var workspacesDirectory: String
         /// Scratch space for restores, on the same file system as the workspaces (restores
-        /// land there first, then move into place with one rename).
+        /// land there first, then move into place with one rename). A workspace that is a
+        /// volume has its own scratch space on the volume.
         public var restoresDirectory: String
+        /// `VOLUMES/<tenant id>/<user id>.img` is the image of a user's workspace volume, which
+        /// enforces the disk quota; `nil` gives workspaces no quota (plain folders).
+        public var volumesDirectory: String?
 
-        public init(workspacesDirectory: String, restoresDirectory: String) {
+        public init(workspacesDirectory: String, restoresDirectory: String, volumesDirectory: String? = nil) {
             self.workspacesDirectory = workspacesDirectory
             self.restoresDirectory = restoresDirectory
+            self.volumesDirectory = volumesDirectory
         }
     }
 
     struct Key: Hashable {
         var tenant: Tenant.ID
         var user: User.ID
+    }
+
+    /// A queue of jobs that run one after another: backups and restores of a workspace in one,
+    /// mounting its volume in another (a session start should not wait for a snapshot).
+    struct Lane: Hashable {
+        var key: Key
+        var isVolume = false
     }
 
     private struct Running {
@@ -39,8 +52,10 @@ public actor WorkspaceBackups: WorkspaceService {
     let accountFor: @Sendable (User) async throws -> UnixAccount?
     let now: @Sendable () -> Date
     let logger: Logger
-    /// The last job queued per workspace; the next one waits for it.
-    private var tails: [Key: Task<Void, Never>] = [:]
+    /// The last job queued per lane; the next one waits for it.
+    private var tails: [Lane: Task<Void, Never>] = [:]
+    /// Set once the host has said it cannot give workspaces a quota (the server is not root).
+    private var quotaUnavailable = false
     private var running: [Key: [Running]] = [:]
     /// When the latest successful snapshot of each workspace started (what it covers).
     private var lastSnapshotStart: [Key: Date] = [:]
@@ -65,6 +80,68 @@ public actor WorkspaceBackups: WorkspaceService {
     public nonisolated func workspace(tenant: Tenant.ID, user: User.ID) -> String {
         URL(fileURLWithPath: self.configuration.workspacesDirectory)
             .appendingPathComponent(tenant.description).appendingPathComponent(user.description).path
+    }
+
+    // MARK: Quota
+
+    /// The volume that holds the user's workspace and enforces its quota; `nil` when workspaces
+    /// have no quota here.
+    public nonisolated func volume(tenant: Tenant.ID, user: User.ID) -> WorkspaceVolume? {
+        guard let directory = self.configuration.volumesDirectory else { return nil }
+        let image = URL(fileURLWithPath: directory).appendingPathComponent(tenant.description)
+            .appendingPathComponent(user.description + ".img").path
+        return WorkspaceVolume(image: image, mountPoint: self.workspace(tenant: tenant, user: user))
+    }
+
+    /// Makes the user's workspace a mounted volume of `sizeGiB` (created, mounted again after a
+    /// reboot, grown, files from before quotas moved in); fast when it already is. Call it before
+    /// `restoreIfMissing` at every session start.
+    ///
+    /// Without a volumes folder configured this does nothing. When the server is not root, it
+    /// logs once that workspaces have no quota and carries on without one.
+    public func ensureVolume(tenant: Tenant.ID, user: User.ID, sizeGiB: Int, owner: UnixAccount?) async throws {
+        guard !self.quotaUnavailable, let volume = self.volume(tenant: tenant, user: user) else { return }
+        let outcome: WorkspaceVolume.Outcome
+        do {
+            outcome = try await self.inTurn(Lane(key: Key(tenant: tenant, user: user), isVolume: true)) {
+                try await volume.ensureMounted(sizeGiB: sizeGiB, owner: owner)
+            }
+        } catch let error as HostError where error.code == "quota_requires_root" {
+            if !self.quotaUnavailable {
+                self.quotaUnavailable = true
+                self.logger.warning("workspaces have no disk quota: the server does not run as root", metadata: ["error": "\(error)"])
+            }
+            return
+        }
+        var metadata: Logger.Metadata = ["user.id": "\(user)", "size": "\(outcome.sizeBytes >> 30) GiB"]
+        if let from = outcome.resizedFromBytes { metadata["from"] = "\(from >> 30) GiB" }
+        if outcome.created {
+            self.logger.info("workspace volume created", metadata: metadata)
+        } else if outcome.resizedFromBytes != nil {
+            self.logger.info("workspace volume resized", metadata: metadata)
+        } else if outcome.mounted {
+            self.logger.debug("workspace volume mounted", metadata: metadata)
+        }
+        if outcome.migrated {
+            self.logger.info("files from before quotas moved into the workspace volume", metadata: metadata)
+        }
+        if let notice = outcome.sizeNotApplied {
+            metadata["wanted"] = "\(sizeGiB) GiB"
+            self.logger.warning("workspace quota not changed: \(notice)", metadata: metadata)
+        }
+    }
+
+    /// The space the user's workspace uses and may use, in bytes, for the portal (which warns at
+    /// 90 %); `nil` when it has no quota here or is not mounted.
+    public nonisolated func usage(tenant: Tenant.ID, user: User.ID) -> (usedBytes: Int, sizeBytes: Int)? {
+        self.volume(tenant: tenant, user: user)?.usage()
+    }
+
+    /// The workspace's volume when it is mounted: restores then stage on it and move in by rename
+    /// (the staging folder of the data disk is another filesystem, and a mount point cannot be
+    /// renamed over).
+    nonisolated func mountedVolume(tenant: Tenant.ID, user: User.ID) -> WorkspaceVolume? {
+        self.volume(tenant: tenant, user: user).flatMap { $0.isMounted ? $0 : nil }
     }
 
     // MARK: Snapshots
@@ -102,11 +179,17 @@ public actor WorkspaceBackups: WorkspaceService {
         guard WorkspaceScan.isMissingOrEmpty(path) else { return nil }
         guard let newest = try await self.driver.snapshots(tenant: tenant, user: user).first else { return nil }
         let activity = WorkspaceActivity(kind: .restore, startedAt: self.now(), sessionID: nil, path: "", progress: nil)
+        let volume = self.mountedVolume(tenant: tenant, user: user)
         try await self.serially(key, activity) { [driver, configuration] progress in
             guard WorkspaceScan.isMissingOrEmpty(path) else { return }
-            let staging = try Self.stagingPath(in: configuration.restoresDirectory)
+            let staging = try Self.stagingPath(in: volume?.stagingDirectory ?? configuration.restoresDirectory)
             _ = try await driver.restore(
                 tenant: tenant, user: user, snapshot: newest.id, path: .root, into: staging, progress: progress)
+            if let volume {
+                // The workspace is the volume's mount point: its contents move in, one rename each.
+                try Self.moveContents(of: staging, into: volume.home)
+                return
+            }
             // An empty folder left by a cleaned disk makes way; a non-empty one was never touched.
             _ = rmdir(path)
             try FileManager.default.createDirectory(
@@ -143,16 +226,20 @@ public actor WorkspaceBackups: WorkspaceService {
         let account = try await self.accountFor(user)
         let workspace = self.workspace(tenant: user.tenantID, user: user.id)
         let activity = WorkspaceActivity(kind: .restore, startedAt: self.now(), sessionID: nil, path: path.description, progress: nil)
+        let volume = self.mountedVolume(tenant: user.tenantID, user: user.id)
         return try await self.serially(key, activity) { [driver, configuration] progress in
-            let staging = try Self.stagingPath(in: configuration.restoresDirectory)
+            let staging = try Self.stagingPath(in: volume?.stagingDirectory ?? configuration.restoresDirectory)
             // The driver checks that the snapshot is the user's, and says which one it was.
             let summary = try await driver.restore(
                 tenant: user.tenantID, user: user.id, snapshot: snapshot, path: path, into: staging, progress: progress)
             do {
                 try Self.giveAway(staging, to: account)
-                try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+                if volume == nil {
+                    try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+                }
                 let folderBase = "Restored " + Self.folderTime(summary.snapshot.time, zone: zone)
-                let folder = try Self.moveBeside(staging, into: workspace, named: folderBase)
+                // Renamed through the volume's own mount: the workspace path is another mount of it.
+                let folder = try Self.moveBeside(staging, into: volume?.home ?? workspace, named: folderBase)
                 let restoredTo = path.isRoot ? folder : "\(folder)/\(path.name)"
                 return WorkspaceRestore(restoredTo: restoredTo, summary: summary)
             } catch {
@@ -174,22 +261,28 @@ public actor WorkspaceBackups: WorkspaceService {
         _ key: Key, _ activity: WorkspaceActivity,
         _ job: @escaping @Sendable (_ progress: @escaping @Sendable (BackupProgress) -> Void) async throws -> Result
     ) async throws -> Result {
-        let previous = self.tails[key]
+        try await self.inTurn(Lane(key: key)) {
+            let entry = Running(activity: activity)
+            self.running[key, default: []].append(entry)
+            defer { self.running[key]?.removeAll { $0.id == entry.id } }
+            return try await job { progress in
+                Task { await self.update(key, entry.id, progress) }
+            }
+        }
+    }
+
+    /// Runs `job` after every earlier job of the lane.
+    private func inTurn<Result: Sendable>(_ lane: Lane, _ job: () async throws -> Result) async throws -> Result {
+        let previous = self.tails[lane]
         let (done, finished) = AsyncStream.makeStream(of: Never.self)
         let tail = Task { for await _ in done {} }
-        self.tails[key] = tail
+        self.tails[lane] = tail
         defer {
             finished.finish()
-            if self.tails[key] == tail { self.tails[key] = nil }
+            if self.tails[lane] == tail { self.tails[lane] = nil }
         }
         await previous?.value
-
-        let entry = Running(activity: activity)
-        self.running[key, default: []].append(entry)
-        defer { self.running[key]?.removeAll { $0.id == entry.id } }
-        return try await job { progress in
-            Task { await self.update(key, entry.id, progress) }
-        }
+        return try await job()
     }
 
     private func update(_ key: Key, _ id: UUID, _ progress: BackupProgress) {
@@ -237,6 +330,25 @@ public actor WorkspaceBackups: WorkspaceService {
             .unavailable, code: "restore_failed",
             message:
                 "Could not move the restored files into your workspace (\(String(cString: strerror(errno)))); nothing in it was changed.")
+    }
+
+    /// Renames every entry of `source` into `target` (same filesystem), then removes `source`.
+    /// Used when `target` is a mount point, which cannot be renamed over; it is empty here
+    /// (a restore only fills an empty workspace), and an entry that is there is never replaced.
+    static func moveContents(of source: String, into target: String) throws {
+        do {
+            for entry in try FileManager.default.contentsOfDirectory(atPath: source) {
+                guard renameNoReplace(source + "/" + entry, target + "/" + entry) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    throw CoreError(
+                        .unavailable, code: "restore_failed", message: "Could not put the restored file \(entry) in place (\(reason)).")
+                }
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: source)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: source)
     }
 
     /// Renames `source` to `target`, which must not exist.

@@ -1,6 +1,7 @@
 import Foundation
 import HoldfastCore
 import HoldfastHTTP
+import HoldfastHost
 import Logging
 import Metrics
 
@@ -53,6 +54,9 @@ public actor SessionSupervisor: SessionService {
     /// Set while a maintenance window of the sessions component is underway: new sessions are refused with it.
     private var maintenanceRefusal: CoreError?
     private var closing: Set<Session.ID> = []
+    /// Starts under way per user that are not in `live` yet: counted against the user's session
+    /// limit so that parallel starts cannot all pass the check (see `reserveStart`).
+    private var startsUnderWay: [User.ID: Int] = [:]
     /// Raised when closing keeps failing; gone when the session finally closes.
     private var alerts: [Session.ID: SessionAlert] = [:] {
         didSet { self.alertGauge.record(self.alerts.count) }
@@ -93,10 +97,15 @@ public actor SessionSupervisor: SessionService {
         guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
             throw CoreError.notFound("Your tenant no longer exists.")
         }
+        // The user's session limit before anything slow: a refused start costs no restore. The
+        // place is held from here until the session is in `live` (or the start failed).
+        try self.reserveStart(for: user, limit: tenant.effectiveLimits.sessionsPerUser)
+        var reserved = true
+        defer { if reserved { self.releaseStart(for: user) } }
         // The workspace first: a restore from the backup store can take a while, and the session's
         // start deadline should not run during it (nor should a session exist whose files could
         // not be fetched).
-        let (workspace, restored) = try await self.prepareWorkspace(tenant: tenant.id, user: user.id)
+        let (workspace, restored) = try await self.prepareWorkspace(tenant: tenant, user: user)
         let createdAt = self.now()
         let machine = SessionStateMachine(
             grace: TimeInterval(tenant.graceSeconds ?? Int(self.configuration.grace)), createdAt: createdAt,
@@ -105,12 +114,17 @@ public actor SessionSupervisor: SessionService {
         let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
         try await self.repositories.sessions.create(session, events: restored.map { [$0] } ?? [])
         self.live[session.id] = Live(session: session, machine: machine, now: createdAt)
+        self.releaseStart(for: user)
+        reserved = false
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(session.id)"
 
         do {
             let account = try await self.accountFor(user)
-            try await self.host.launch(TerminalLaunch(sessionID: session.id, workspace: workspace, account: account))
+            try await self.host.launch(
+                TerminalLaunch(
+                    sessionID: session.id, workspace: workspace, account: account, network: tenant.effectiveNetwork,
+                    limits: tenant.effectiveLimits))
             await self.apply(session.id) { machine, now in try machine.started(at: now) }
             logger.info("session started", metadata: ["user.id": "\(user.id)"])
         } catch {
@@ -120,6 +134,35 @@ public actor SessionSupervisor: SessionService {
                 .unavailable, code: "session_start_failed", message: "The session could not be started; the error is logged. Try again.")
         }
         return self.live[session.id]?.session ?? session
+    }
+
+    /// Counts a start against the user's live sessions, or refuses it with the ones in the way.
+    ///
+    /// Synchronous inside the actor, and the place is taken before the next `await`: two starts
+    /// at once cannot both see room for one more. Every session not yet closed counts (starting,
+    /// connected, held, closing): each holds a sandbox, memory and processes on this host.
+    private func reserveStart(for user: User, limit: Int) throws {
+        let mine = self.live.values.filter { $0.session.userID == user.id && $0.machine.state != .closed }
+            .sorted { $0.session.machine.createdAt < $1.session.machine.createdAt }
+        let underWay = self.startsUnderWay[user.id, default: 0]
+        guard mine.count + underWay >= limit else {
+            self.startsUnderWay[user.id] = underWay + 1
+            return
+        }
+        let count = mine.count + underWay
+        var which = mine.map { String($0.session.id.description.prefix(8)) }
+        if underWay > 0 { which.append("\(underWay) starting") }
+        let sessions = count == 1 ? "1 live session" : "\(count) live sessions"
+        let listed = which.isEmpty ? "" : " (\(which.joined(separator: ", ")))"
+        throw CoreError.conflict(
+            "session_limit",
+            "You already have \(sessions)\(listed), the most your organisation allows; close one on the portal or wait for a "
+                + "held one to expire.")
+    }
+
+    private func releaseStart(for user: User) {
+        let left = self.startsUnderWay[user.id, default: 1] - 1
+        self.startsUnderWay[user.id] = left > 0 ? left : nil
     }
 
     public func sessions(of user: User, includeClosed: Bool) async throws -> [Session] {
@@ -152,6 +195,18 @@ public actor SessionSupervisor: SessionService {
     public func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session] {
         try AccessPolicy.requireSessionAdministration(of: tenant, by: user)
         return try await self.repositories.sessions.listLive(tenantID: tenant.id).map { self.live[$0.id]?.session ?? $0 }
+    }
+
+    public func usage(of sessions: [Session], by user: User) async throws -> [Session.ID: SessionUsage] {
+        var usage: [Session.ID: SessionUsage] = [:]
+        for session in sessions {
+            try AccessPolicy.requireOversight(of: session, by: user)
+            guard let entry = self.live[session.id], [.starting, .connected, .held].contains(entry.machine.state),
+                entry.machine.startedAt != nil
+            else { continue }
+            usage[session.id] = await self.host.usage(session.id)
+        }
+        return usage
     }
 
     public func extend(_ id: Session.ID, by user: User, seconds: TimeInterval) async throws -> Session {
@@ -204,8 +259,18 @@ public actor SessionSupervisor: SessionService {
     ) async throws -> TerminalAttachment {
         let session = try await self.stored(id)
         try AccessPolicy.requireAttach(to: session, by: user)
-        guard self.live[id] != nil else {
+        let limit = try await self.repositories.tenants.find(id: session.tenantID)?.effectiveLimits.clientsPerSession
+        // From here to the client's entry in `live` nothing awaits, so two attaches at once cannot
+        // both take the last place; a refused client is never counted or recorded.
+        guard let entry = self.live[id] else {
             throw CoreError(.conflict, code: "session_closed", message: "The session is closed; start a new session.")
+        }
+        if let limit, entry.clients.count >= limit {
+            let attached = entry.clients.count == 1 ? "1 client" : "\(entry.clients.count) clients"
+            throw CoreError.conflict(
+                "client_limit",
+                "This session already has \(attached) attached, the most your organisation allows; close the session in "
+                    + "another tab or window (or detach a client) and try again.")
         }
         let client = SessionStateMachine.ClientID()
         // The machine accepts or refuses (an expired or closing session) first; then the PTY opens
@@ -284,6 +349,20 @@ public actor SessionSupervisor: SessionService {
         case .member, .agent: visible = []
         }
         return visible.sorted { $0.since < $1.since }
+    }
+
+    /// The sessions whose processes run (started, not closing): those whose limits the limit watch reads.
+    public func runningSessions() -> [Session] {
+        self.live.values.filter { [.starting, .connected, .held].contains($0.machine.state) && $0.machine.startedAt != nil }
+            .map(\.session)
+    }
+
+    /// Puts a limit the session hit on its timeline (`limit`), so a killed process is on record
+    /// and not a mystery in a bug report.
+    public func recordLimitHit(_ hit: LimitHit, in id: Session.ID) async {
+        self.logger.notice(
+            "session hit a limit", metadata: ["session.id": "\(id)", "limit": "\(hit.limit.rawValue)", "detail": "\(hit.detail)"])
+        await self.append(SessionEvent(at: self.now(), type: .limit, detail: hit.detail), to: id)
     }
 
     /// Sessions in memory, for the metrics and the tests.
@@ -441,7 +520,22 @@ public actor SessionSupervisor: SessionService {
     /// copy (a new host, a cleaned disk), with the `restored` event for the new session's
     /// timeline. A failed restore fails the start: a session on an empty workspace would look as
     /// if the user's files were gone.
-    private func prepareWorkspace(tenant: Tenant.ID, user: User.ID) async throws -> (String, SessionEvent?) {
+    private func prepareWorkspace(tenant: Tenant, user: User) async throws -> (String, SessionEvent?) {
+        // The quota volume before the restore, so that what is restored lands in it (and counts).
+        do {
+            try await self.backups.ensureVolume(
+                tenant: tenant.id, user: user.id, sizeGiB: tenant.effectiveLimits.diskGiB, owner: try await self.accountFor(user))
+        } catch let error as HostError where error.code == "workspace_too_large" {
+            throw CoreError(
+                .conflict, code: "workspace_too_large",
+                message: "Your files take more than your workspace quota of \(tenant.effectiveLimits.diskGiB) GiB; "
+                    + "ask your administrator for a larger quota.")
+        } catch {
+            self.logger.error("could not mount a workspace volume", metadata: ["user.id": "\(user.id)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
+        }
+        let (tenant, user) = (tenant.id, user.id)
         let path = self.backups.workspace(tenant: tenant, user: user)
         let snapshot: Snapshot?
         do {

@@ -15,6 +15,10 @@ public struct Tenant: Sendable, Codable, Hashable {
     public var graceSeconds: Int?
     /// Which snapshots of its users' workspaces are kept; `nil` means `RetentionPolicy.standard`.
     public var retention: RetentionPolicy?
+    /// What its sessions may reach on the network; `nil` means `NetworkAccess.standard`.
+    public var network: NetworkAccess?
+    /// Its sessions' and users' bounds; `nil` means `SessionLimits.standard`.
+    public var limits: SessionLimits?
     public var createdAt: Date
 
     public init(
@@ -24,6 +28,8 @@ public struct Tenant: Sendable, Codable, Hashable {
         timeZone: String = "Europe/London",
         graceSeconds: Int? = nil,
         retention: RetentionPolicy? = nil,
+        network: NetworkAccess? = nil,
+        limits: SessionLimits? = nil,
         createdAt: Date
     ) {
         self.id = id
@@ -32,8 +38,16 @@ public struct Tenant: Sendable, Codable, Hashable {
         self.timeZone = timeZone
         self.graceSeconds = graceSeconds
         self.retention = retention
+        self.network = network
+        self.limits = limits
         self.createdAt = createdAt
     }
+
+    /// The network access in force: the tenant's own, or the standard one.
+    public var effectiveNetwork: NetworkAccess { self.network ?? .standard }
+
+    /// The limits in force: the tenant's own, or the standard ones.
+    public var effectiveLimits: SessionLimits { self.limits ?? .standard }
 
     /// Builds a tenant from untrusted input, checking every field.
     /// - Throws: `CoreError.invalidInput` naming the field and the rule it breaks.

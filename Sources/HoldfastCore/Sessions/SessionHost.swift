@@ -10,13 +10,22 @@ public struct TerminalLaunch: Sendable, Hashable {
     public var account: UnixAccount?
     public var columns: Int
     public var rows: Int
+    /// What the session may reach on the network.
+    public var network: NetworkAccess
+    /// Its memory, processes and CPU share (the per-user limits are enforced by the caller).
+    public var limits: SessionLimits
 
-    public init(sessionID: Session.ID, workspace: String, account: UnixAccount?, columns: Int = 120, rows: Int = 36) {
+    public init(
+        sessionID: Session.ID, workspace: String, account: UnixAccount?, columns: Int = 120, rows: Int = 36,
+        network: NetworkAccess = .standard, limits: SessionLimits = .standard
+    ) {
         self.sessionID = sessionID
         self.workspace = workspace
         self.account = account
         self.columns = columns
         self.rows = rows
+        self.network = network
+        self.limits = limits
     }
 }
 
@@ -47,6 +56,8 @@ public protocol SessionHost: Sendable {
     func attachTerminal(_ id: Session.ID, columns: Int, rows: Int) async throws -> any TerminalConnection
     /// Ends every process of the session. Idempotent: ending a dead session succeeds.
     func terminate(_ id: Session.ID) async throws
+    /// The session's use of its limits now; `nil` when the host cannot tell (not running, no cgroup).
+    func usage(_ id: Session.ID) async -> SessionUsage?
 }
 
 /// One attached terminal client: bytes out of the session, keystrokes into it.

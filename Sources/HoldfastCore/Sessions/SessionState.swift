@@ -67,6 +67,9 @@ public enum SessionEventType: String, Sendable, Codable, Hashable, CaseIterable 
     case adopted
     /// An administrator moved a held session's deadline later.
     case extended
+    /// The session hit its memory or process limit: a process was killed or a fork refused
+    /// (recorded by the limit watch, never by the state machine).
+    case limit
 }
 
 /// One row of a session's timeline, as `GET /sessions/{id}/events` returns it.

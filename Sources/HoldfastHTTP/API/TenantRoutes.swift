@@ -10,6 +10,8 @@ struct TenantRoutes {
     let now: @Sendable () -> Date
     let sessions: any SessionService
     let continuity: any ContinuityService
+    /// What this host can give one session; measured when a limit is changed (memory, pid_max, disk).
+    let hostCapacity: @Sendable () -> HostCapacity
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("tenants", use: self.listTenants)
@@ -51,12 +53,20 @@ struct TenantRoutes {
         return TenantDTO(tenant)
     }
 
-    /// Changes a tenant's grace period (and name or time zone): operators only.
+    /// Changes a tenant's settings. Operators change anything; the tenant's own admins may only
+    /// lower its limits and cut its network (see `Tenant.applying(_:capacity:by:)`). The whole body
+    /// is checked before the one write, so a refused request changes nothing.
     @Sendable func updateTenant(_ request: Request, context: AppRequestContext) async throws -> TenantDTO {
         let user = try context.requireUser()
         var tenant = try await self.visibleTenant(context: context, user: user)
-        try AccessPolicy.requireTenantSettings(by: user)
+        guard user.role == .operator || user.role == .tenantAdmin else {
+            throw CoreError.forbidden("Only an operator can change a tenant's settings; its admins may lower its limits.")
+        }
         let body = try await request.decodeJSON(as: UpdateTenantRequest.self, context: context)
+        let limitsChange = try Self.limitsChange(body)
+        if body.changesMoreThanLimits || limitsChange.isEmpty {
+            try AccessPolicy.requireTenantSettings(by: user)
+        }
         let candidate = try Tenant.validated(
             name: body.name ?? tenant.name, slug: tenant.slug, timeZone: body.timeZone ?? tenant.timeZone, createdAt: tenant.createdAt
         )
@@ -75,11 +85,38 @@ struct TenantRoutes {
         if case .set(let retention) = body.retention {
             tenant.retention = try retention?.validated()
         }
+        if !limitsChange.isEmpty {
+            tenant = try tenant.applying(limitsChange, capacity: self.hostCapacity(), by: user)
+        }
         try await self.repositories.tenants.update(tenant)
         context.logger.info(
             "tenant settings changed",
-            metadata: ["tenant.id": "\(tenant.id)", "graceSeconds": "\(tenant.graceSeconds.map(String.init) ?? "default")"])
+            metadata: [
+                "tenant.id": "\(tenant.id)", "graceSeconds": "\(tenant.graceSeconds.map(String.init) ?? "default")",
+                "network": "\(tenant.effectiveNetwork.rawValue)", "limits": "\(tenant.limits.map { "\($0)" } ?? "standard")",
+                "by": "\(user.id)",
+            ])
         return TenantDTO(tenant)
+    }
+
+    /// The network and limits part of a settings change, with a wrong network word refused here.
+    private static func limitsChange(_ body: UpdateTenantRequest) throws -> TenantLimitsChange {
+        var change = TenantLimitsChange()
+        if case .set(let word) = body.network {
+            if let word {
+                guard let network = NetworkAccess(rawValue: word) else {
+                    throw CoreError.invalidInput(
+                        "invalid_network", "The network must be \"none\" or \"internet\" (or null for the standard, internet).")
+                }
+                change.network = .value(network)
+            } else {
+                change.network = .standard
+            }
+        }
+        if case .set(let limits) = body.limits {
+            change.limits = limits.map { .value($0.values) } ?? .standard
+        }
+        return change
     }
 
     /// The tenant's live and held sessions, with their users, for the admin view.
@@ -87,8 +124,13 @@ struct TenantRoutes {
         let user = try context.requireUser()
         let tenant = try await self.visibleTenant(context: context, user: user)
         let sessions = try await self.sessions.tenantSessions(tenant, by: user)
+        let usage = try await self.sessions.usage(of: sessions, by: user)
         let emails = Dictionary(uniqueKeysWithValues: try await self.repositories.users.list(tenantID: tenant.id).map { ($0.id, $0.email) })
-        return ListDTO(items: sessions.map { TenantSessionDTO(session: SessionDTO($0), userEmail: emails[$0.userID] ?? "") })
+        return ListDTO(
+            items: sessions.map {
+                TenantSessionDTO(
+                    session: SessionDTO($0), userEmail: emails[$0.userID] ?? "", usage: usage[$0.id].map(TenantSessionDTO.Usage.init))
+            })
     }
 
     @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> ListDTO<UserDTO> {

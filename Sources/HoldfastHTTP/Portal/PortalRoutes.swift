@@ -86,8 +86,10 @@ struct PortalRoutes {
         if let selected {
             users = try await self.repositories.users.list(tenantID: selected.id)
             let emails = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.email) })
-            sessions = try await self.sessions.tenantSessions(selected, by: user).map {
-                AdminPage.SessionRow(session: SessionRow($0), userEmail: emails[$0.userID] ?? "")
+            let live = try await self.sessions.tenantSessions(selected, by: user)
+            let usage = try await self.sessions.usage(of: live, by: user)
+            sessions = live.map {
+                AdminPage.SessionRow(session: SessionRow($0), userEmail: emails[$0.userID] ?? "", usage: usage[$0.id])
             }
         }
         let grantable = Role.allCases.filter { (try? AccessPolicy.requireGrant(of: $0, by: user)) != nil }
@@ -300,6 +302,34 @@ struct AdminPage {
     struct SessionRow {
         var session: HoldfastHTTP.SessionRow
         var userEmail: String
+        /// "312 MiB of 2,048 MiB"; `nil` when unknown.
+        var memory: String?
+        /// "12 of 512"; `nil` when unknown.
+        var processes: String?
+        /// Near a limit (90 % or more of memory or processes): the row is marked.
+        var nearLimit: Bool
+
+        init(session: HoldfastHTTP.SessionRow, userEmail: String, usage: SessionUsage?) {
+            self.session = session
+            self.userEmail = userEmail
+            let mebibyte = 1024 * 1024
+            if let used = usage?.memoryBytes {
+                let limit = usage?.memoryLimitBytes.map { " of \(Self.grouped($0 / mebibyte)) MiB" } ?? ""
+                self.memory = "\(Self.grouped(used / mebibyte)) MiB" + limit
+            }
+            if let pids = usage?.pids {
+                self.processes = "\(Self.grouped(pids))" + (usage?.pidsLimit.map { " of \(Self.grouped($0))" } ?? "")
+            }
+            func near(_ used: Int?, _ limit: Int?) -> Bool {
+                guard let used, let limit, limit > 0 else { return false }
+                return used * 10 >= limit * 9
+            }
+            self.nearLimit = near(usage?.memoryBytes, usage?.memoryLimitBytes) || near(usage?.pids, usage?.pidsLimit)
+        }
+
+        private static func grouped(_ value: Int) -> String {
+            value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_GB")))
+        }
     }
 
     var page: PageChrome

@@ -19,6 +19,9 @@ public protocol SessionService: Sendable {
     func close(_ id: Session.ID, by user: User) async throws -> Session
     /// The tenant's sessions that are not closed (its tenant admins and operators).
     func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session]
+    /// The use each of `sessions` makes of its limits now (memory, processes), for the admin view;
+    /// a session the caller may not oversee is refused, one whose use is unknown is left out.
+    func usage(of sessions: [Session], by user: User) async throws -> [Session.ID: SessionUsage]
     /// Moves a held session's deadline `seconds` later (its tenant admins and operators).
     func extend(_ id: Session.ID, by user: User, seconds: TimeInterval) async throws -> Session
     /// Sessions that need an operator (closing keeps failing: the backup store unreachable, say),

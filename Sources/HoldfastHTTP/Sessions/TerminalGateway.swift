@@ -17,6 +17,7 @@ import NIOWebSocket
 struct TerminalGateway {
     let sessions: any SessionService
     let banners: SessionBanners
+    let notices: SessionNotices
     let now: @Sendable () -> Date
 
     func add(to group: RouterGroup<AppRequestContext>) {
@@ -24,7 +25,9 @@ struct TerminalGateway {
     }
 
     /// Always upgrades: the browser's WebSocket API cannot read an HTTP error, so a refused
-    /// client instead gets a JSON notice and a close code it can act on (see `refuse`).
+    /// client instead gets a JSON notice and a close code it can act on (see `refuse`). That holds
+    /// for a session at its client limit too: the refusal (`client_limit`, 4409) comes after the
+    /// upgrade, and the refused client is never counted.
     @Sendable func shouldUpgrade(_ request: Request, context: AppRequestContext) async throws -> RouterShouldUpgrade {
         _ = try SessionRoutes.id(context)
         return .upgrade([:])
@@ -41,7 +44,8 @@ struct TerminalGateway {
     }
 
     /// Tells a refused client why, then closes with a code in the private range: 4401 sign in
-    /// (or get a new ticket), 4403 not yours, 4404 no such session, 4409 closed or expiring.
+    /// (or get a new ticket), 4403 not yours, 4404 no such session, 4409 closed, expiring or at its
+    /// client limit (`client_limit`).
     private func refuse(_ error: any Error, outbound: WebSocketOutboundWriter) async {
         let apiError = APIError(from: error)
         let code: UInt16 =
@@ -97,6 +101,8 @@ struct TerminalGateway {
             return
         }
         let session = attachment.sessionID
+        // Notices posted from now on reach this client; older ones were for the clients of then.
+        let noticesBefore = self.notices.latest(for: session)
         var connectionLogger = logger
         connectionLogger[metadataKey: "session.id"] = "\(session)"
         connectionLogger[metadataKey: "client.id"] = "\(attachment.clientID)"
@@ -122,7 +128,15 @@ struct TerminalGateway {
                 var reported = Date.distantPast
                 var pinged = Date.distantPast
                 var bannersSent = 0  // version 0: no banner was ever set
+                var noticesSent = noticesBefore
                 while !Task.isCancelled {
+                    // Limits the session hit (memory, processes): each notice once, as it comes.
+                    let (fresh, latest) = self.notices.notices(for: session, after: noticesSent)
+                    for notice in fresh {
+                        let text = Self.notice(["type": "notice", "code": notice.code, "message": notice.message])
+                        guard (try? await outbound.write(.text(text))) != nil else { return }
+                    }
+                    noticesSent = latest
                     // Maintenance banners: all of them whenever they change, and at once on attach.
                     let banners = self.banners.current
                     if banners.version != bannersSent {

@@ -155,6 +155,8 @@
           showFinal("Cannot attach", notice.message);
         } else if (notice.type === "banners") {
           showBanners(notice.banners);
+        } else if (notice.type === "notice") {
+          showLimitNotice(notice.message);
         }
         return;
       }
@@ -218,4 +220,13 @@ function showBanners(banners) {
   render();
   bar.hidden = false;
   bannerTimer = setInterval(render, 1000);
+}
+
+// A limit the session hit (a process killed for memory, a fork refused), said in words; stays until dismissed.
+function showLimitNotice(message) {
+  const bar = document.getElementById("limit-notice");
+  if (!bar) return;
+  bar.querySelector("span").textContent = message;
+  bar.querySelector("button").onclick = () => { bar.hidden = true; };
+  bar.hidden = false;
 }
