@@ -33,7 +33,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import Server, end_sessions_of, start_server
+from conftest import ARTIFACTS, Server, end_sessions_of, start_server
 from mailserver import MailServer
 from objectstore import CREDENTIALS, MotoServer
 from terminal import ANSI, Terminal
@@ -194,6 +194,9 @@ def hostile(binary):
                     break
                 time.sleep(0.2)
         server.stop()
+        # What the server logged, for a failure's diagnosis (CI keeps e2e/artifacts).
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "hostile-server.log").write_text("".join(server.output))
     finally:
         end_sessions_of(data_dir)
         unmount_under(data_dir)

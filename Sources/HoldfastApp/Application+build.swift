@@ -43,6 +43,8 @@ extension PrometheusCollectorRegistry {
 /// - Parameters:
 ///   - onListening: called with the base URL once the socket is bound (with port 0, the real port).
 ///   - metrics: the registry `/metrics` shows; the caller decides whether it is also the global one.
+///   - workspaceUsage: measures a user's workspace instead of its quota volume (tests: no volume is
+///     mounted without a real session start).
 public func buildServer(
     _ configuration: HoldfastConfiguration,
     logger: Logger,
@@ -50,6 +52,7 @@ public func buildServer(
     now: @escaping @Sendable () -> Date = { Date() },
     host: (any SessionHost)? = nil,
     backupDriver: (any BackupDriver)? = nil,
+    workspaceUsage: (@Sendable (Tenant.ID, User.ID) -> (usedBytes: Int, sizeBytes: Int)?)? = nil,
     onListening: @escaping @Sendable (String) async -> Void = { _ in }
 ) async throws -> HoldfastServer {
     let database = try await openDatabase(configuration, logger: logger)
@@ -72,7 +75,7 @@ public func buildServer(
                 // Only with the real host: an injected one (tests, benchmarks) runs no sandboxes to confine.
                 volumesDirectory: host == nil ? configuration.volumesDirectory : nil),
             driver: try backupDriver ?? resticDriver(configuration, logger: logger),
-            repositories: repositories, accountFor: accountFor, now: now, logger: logger
+            repositories: repositories, accountFor: accountFor, now: now, logger: logger, measureUsage: workspaceUsage
         )
         var supervisorConfiguration = SessionSupervisor.Configuration()
         supervisorConfiguration.grace = configuration.sessions.grace

@@ -335,10 +335,18 @@ public struct WorkspaceVolume: Sendable {
                 self.configuration.mountPath, ["-t", "ext4", "-o", "loop,nosuid,nodev,discard", self.image, self.fileSystemMount],
                 doing: "mounting the volume")
         }
-        guard let entry = MountTable.read().entry(at: self.fileSystemMount) else {
-            throw HostError(code: "volume_failed", message: "mount reported success but \(self.fileSystemMount) is not mounted")
+        // Seen once under load: mount(8) had returned 0 before the table showed the mount. Look
+        // again for a while before calling it a failure.
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(3))
+        while clock.now < deadline {
+            if let entry = MountTable.read().entry(at: self.fileSystemMount) { return (entry.device, true) }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        return (entry.device, true)
+        let devices = (try? await self.run(self.configuration.losetupPath, ["-j", self.image]))?.output ?? "unknown"
+        throw HostError(
+            code: "volume_failed",
+            message: "mount reported success but \(self.fileSystemMount) is not mounted (loop devices of the image: \(devices))")
     }
 
     /// `home` for the user, `staging` for root; both checked each time (cheap, and it repairs a

@@ -6,6 +6,7 @@ import HoldfastTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Synchronization
 import Testing
 
 /// A server on a fresh temporary data directory, with a clock the test moves.
@@ -15,6 +16,7 @@ struct TestServer: Sendable {
     let dataDirectory: URL
     let host: FakeHost
     let backups: FakeBackupDriver
+    let workspaceUsage: WorkspaceUsageStub
 
     /// Builds the real application (same composition root as `serve`) and runs `body`
     /// against it in-process.
@@ -29,12 +31,30 @@ struct TestServer: Sendable {
         logger.logLevel = .warning
         let host = FakeHost()
         let backups = FakeBackupDriver(now: { clock.now() })
-        let server = try await buildServer(configuration, logger: logger, now: { clock.now() }, host: host, backupDriver: backups)
+        let usage = WorkspaceUsageStub()
+        let server = try await buildServer(
+            configuration, logger: logger, now: { clock.now() }, host: host, backupDriver: backups,
+            workspaceUsage: { _, user in usage.usage(of: user) })
         let test = TestServer(
-            firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory, host: host, backups: backups)
+            firstOperator: try #require(server.firstOperator), clock: clock, dataDirectory: directory, host: host, backups: backups,
+            workspaceUsage: usage)
         try await server.application.test(.router) { client in
             try await body(test, client)
         }
+    }
+}
+
+/// What the workspaces' quota volumes report, set by the test: a real volume is mounted only by
+/// a session start as root. A user not set has no volume mounted (usage unknown).
+final class WorkspaceUsageStub: Sendable {
+    private let usage = Mutex<[User.ID: (usedBytes: Int, sizeBytes: Int)]>([:])
+
+    func set(usedBytes: Int, sizeBytes: Int, of user: User.ID) {
+        self.usage.withLock { $0[user] = (usedBytes, sizeBytes) }
+    }
+
+    func usage(of user: User.ID) -> (usedBytes: Int, sizeBytes: Int)? {
+        self.usage.withLock { $0[user] }
     }
 }
 

@@ -52,6 +52,9 @@ public actor WorkspaceBackups: WorkspaceService {
     let accountFor: @Sendable (User) async throws -> UnixAccount?
     let now: @Sendable () -> Date
     let logger: Logger
+    /// Measures a workspace instead of its volume: the composition root's tests inject it, since a
+    /// real volume is mounted only by a session start as root.
+    let measureUsage: (@Sendable (Tenant.ID, User.ID) -> (usedBytes: Int, sizeBytes: Int)?)?
     /// The last job queued per lane; the next one waits for it.
     private var tails: [Lane: Task<Void, Never>] = [:]
     /// Set once the host has said it cannot give workspaces a quota (the server is not root).
@@ -66,7 +69,8 @@ public actor WorkspaceBackups: WorkspaceService {
         repositories: Repositories,
         accountFor: @escaping @Sendable (User) async throws -> UnixAccount?,
         now: @escaping @Sendable () -> Date,
-        logger: Logger
+        logger: Logger,
+        measureUsage: (@Sendable (Tenant.ID, User.ID) -> (usedBytes: Int, sizeBytes: Int)?)? = nil
     ) {
         self.configuration = configuration
         self.driver = driver
@@ -74,6 +78,7 @@ public actor WorkspaceBackups: WorkspaceService {
         self.accountFor = accountFor
         self.now = now
         self.logger = logger
+        self.measureUsage = measureUsage
     }
 
     /// The user's home on this host (it may not exist yet).
@@ -134,7 +139,17 @@ public actor WorkspaceBackups: WorkspaceService {
     /// The space the user's workspace uses and may use, in bytes, for the portal (which warns at
     /// 90 %); `nil` when it has no quota here or is not mounted.
     public nonisolated func usage(tenant: Tenant.ID, user: User.ID) -> (usedBytes: Int, sizeBytes: Int)? {
-        self.volume(tenant: tenant, user: user)?.usage()
+        if let measure = self.measureUsage { return measure(tenant, user) }
+        return self.volume(tenant: tenant, user: user)?.usage()
+    }
+
+    /// The caller's usage with the tenant's quota, which the portal shows while the volume is not
+    /// mounted yet (the user has not started a session on this host).
+    public func usage(for user: User) async throws -> WorkspaceUsage {
+        let tenant = try await self.repositories.tenants.find(id: user.tenantID)
+        let quotaGiB = (tenant?.effectiveLimits ?? .standard).diskGiB
+        let measured = self.usage(tenant: user.tenantID, user: user.id)
+        return WorkspaceUsage(usedBytes: measured?.usedBytes, quotaBytes: measured?.sizeBytes, quotaGiB: quotaGiB)
     }
 
     /// The workspace's volume when it is mounted: restores then stage on it and move in by rename

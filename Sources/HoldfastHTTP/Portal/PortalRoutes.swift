@@ -33,7 +33,10 @@ struct PortalRoutes {
         guard let user = context.user else { return PageRenderer.signInFirst(request) }
         let chrome = try await self.pages.chrome(title: "Your sessions", user: user)
         let sessions = try await self.sessions.sessions(of: user, includeClosed: false)
-        return try self.pages.render("home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init)))
+        // The page is where a user starts work: a usage that cannot be read only leaves its line out.
+        let usage = try? await self.workspaces.usage(for: user)
+        return try self.pages.render(
+            "home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init), workspace: usage.map(WorkspaceUsageLine.init)))
     }
 
     /// The terminal viewer; the page itself holds no secret, it asks for a ticket per connection.
@@ -149,11 +152,51 @@ struct HomePage {
     var sessions: [SessionRow]
     /// Stored, not computed: Mustache reads values through reflection, which sees stored properties only.
     var hasSessions: Bool
+    var workspace: WorkspaceUsageLine?
 
-    init(page: PageChrome, sessions: [SessionRow]) {
+    init(page: PageChrome, sessions: [SessionRow], workspace: WorkspaceUsageLine? = nil) {
         self.page = page
         self.sessions = sessions
         self.hasSessions = !sessions.isEmpty
+        self.workspace = workspace
+    }
+}
+
+/// The home page's line about the workspace's disk, and its warning from 90 %: when the volume
+/// is full, programs fail to save, often with an error that does not say why.
+struct WorkspaceUsageLine: Hashable, Sendable {
+    /// "1.2 GiB of 10 GiB used", or the quota alone while the use is unknown.
+    var text: String
+    /// The warning to make room; `nil` below 90 % and while unknown.
+    var warning: String?
+    /// The whole percent used, for the page's meter; `nil` while unknown.
+    var percent: Int?
+
+    init(_ usage: WorkspaceUsage) {
+        self.percent = usage.percent
+        guard let used = usage.usedBytes, let quota = usage.quotaBytes, let percent = usage.percent else {
+            self.text = "Your workspace can hold \(Self.grouped(usage.quotaGiB)) GiB."
+            return
+        }
+        self.text = "\(Self.size(used)) of \(Self.size(quota)) used"
+        if usage.isNearlyFull {
+            self.warning =
+                "Your workspace is \(percent) % full: \(Self.size(used)) of \(Self.size(quota)). Delete files or ask your "
+                + "administrator for more space; when it is full, programs cannot save."
+        }
+    }
+
+    /// "9.3 GiB" (rounded down, so a workspace short of full never reads as full), "10 GiB",
+    /// and "312 MiB" under a gibibyte.
+    static func size(_ bytes: Int) -> String {
+        guard bytes >= 1 << 30 else { return "\(Self.grouped(max(0, bytes) >> 20)) MiB" }
+        let tenths = (bytes * 10) >> 30
+        let whole = Self.grouped(tenths / 10)
+        return tenths % 10 == 0 ? "\(whole) GiB" : "\(whole).\(tenths % 10) GiB"
+    }
+
+    private static func grouped(_ value: Int) -> String {
+        value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_GB")))
     }
 }
 

@@ -2,7 +2,8 @@ import Foundation
 import HoldfastCore
 import Hummingbird
 
-/// `/workspace…`: the caller's snapshots, their files, restores beside the live copy, progress.
+/// `/workspace…`: the caller's snapshots, their files, restores beside the live copy, progress,
+/// and the space used against the quota.
 struct WorkspaceRoutes {
     let workspaces: any WorkspaceService
 
@@ -11,6 +12,7 @@ struct WorkspaceRoutes {
         group.get("workspace/snapshots/:id/files", use: self.files)
         group.post("workspace/restore", use: self.restore)
         group.get("workspace/activity", use: self.activity)
+        group.get("workspace/usage", use: self.usage)
     }
 
     @Sendable func snapshots(_ request: Request, context: AppRequestContext) async throws -> ListDTO<SnapshotDTO> {
@@ -42,6 +44,11 @@ struct WorkspaceRoutes {
     @Sendable func activity(_ request: Request, context: AppRequestContext) async throws -> ListDTO<ActivityDTO> {
         let user = try context.requireUser()
         return ListDTO(items: await self.workspaces.activity(for: user).map(ActivityDTO.init))
+    }
+
+    @Sendable func usage(_ request: Request, context: AppRequestContext) async throws -> UsageDTO {
+        let user = try context.requireUser()
+        return UsageDTO(try await self.workspaces.usage(for: user))
     }
 
     /// A snapshot id as the client sent it, checked before it goes anywhere near the backup tool.
@@ -109,5 +116,33 @@ struct ActivityDTO: ResponseEncodable {
         self.sessionId = activity.sessionID?.description
         self.path = activity.path
         self.progress = activity.progress
+    }
+}
+
+/// The workspace's use of its quota; `usedBytes`, `quotaBytes` and `percent` are explicit nulls
+/// when unknown, so that a client reads "not known yet" rather than "missing from this version".
+struct UsageDTO: ResponseEncodable {
+    var usedBytes: Int?
+    var quotaBytes: Int?
+    var percent: Int?
+    var quotaGiB: Int
+
+    init(_ usage: WorkspaceUsage) {
+        self.usedBytes = usage.usedBytes
+        self.quotaBytes = usage.quotaBytes
+        self.percent = usage.percent
+        self.quotaGiB = usage.quotaGiB
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.usedBytes, forKey: .usedBytes)
+        try container.encode(self.quotaBytes, forKey: .quotaBytes)
+        try container.encode(self.percent, forKey: .percent)
+        try container.encode(self.quotaGiB, forKey: .quotaGiB)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case usedBytes, quotaBytes, percent, quotaGiB
     }
 }
