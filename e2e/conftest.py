@@ -126,8 +126,23 @@ def start_server(binary: Path, data_dir: Path, database: str | None = None, extr
 
 def end_sessions_of(data_dir: Path) -> None:
     """Sessions outlive the server by design; a test ends the ones it started, so none is left
-    running after the suite (their sandboxes name the data directory on their command line)."""
+    running after the suite: their sandboxes (which name the data directory on their command
+    line), their slirp4netns (named in each session's slirp.pid), and their workspace volumes
+    (loop-mounted under the data directory, which could not be removed otherwise)."""
     subprocess.run(["pkill", "-KILL", "-f", f"{data_dir}/"], check=False)
+    for pid_file in data_dir.glob("sessions/*/slirp.pid"):
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+    unmount_under(data_dir)
+
+
+def unmount_under(directory: Path) -> None:
+    """Unmounts (lazily, innermost first) whatever is still mounted under `directory`."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mountpoint in sorted((m for m in mounts if m.startswith(f"{directory}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mountpoint], check=False)
 
 
 @pytest.fixture

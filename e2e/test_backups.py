@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 
 from browser import settled
-from conftest import Server, start_server
+from conftest import Server, start_server, unmount_under
 from objectstore import CREDENTIALS, MotoServer
 from terminal import Relay, Terminal
 from test_portal_browser import sign_in
@@ -41,6 +41,20 @@ def s3_env(monkeypatch):
 def workspace_of(server: Server, http: requests.Session) -> Path:
     me = http.get(f"{server.url}/api/v1/auth/me", timeout=10).json()
     return server.data_dir / "workspaces" / me["user"]["tenantId"] / me["user"]["id"]
+
+
+def wipe_workspace(server: Server, http: requests.Session) -> None:
+    """A new host, or a cleaned disk: the workspace and its quota volume are gone (unmounted,
+    the image deleted), as on a machine that never had them."""
+    me = http.get(f"{server.url}/api/v1/auth/me", timeout=10).json()["user"]
+    workspace = workspace_of(server, http)
+    volume = server.data_dir / "volumes" / me["tenantId"] / me["id"]
+    for mountpoint in (workspace, Path(f"{volume}.mnt")):
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+    unmount_under(server.data_dir / "workspaces")
+    shutil.rmtree(workspace)
+    shutil.rmtree(f"{volume}.mnt", ignore_errors=True)
+    Path(f"{volume}.img").unlink(missing_ok=True)
 
 
 def snapshots(server: Server, http: requests.Session) -> list[dict]:
@@ -88,7 +102,7 @@ def test_a_file_written_in_a_session_is_in_s3_after_expiry_and_comes_back_on_a_c
         assert files(server, http, newest["id"], "thesis")["draft.txt"]["size"] == len("chapter one\n")
 
         # A new host, or a cleaned disk: the workspace is gone; the next session has it back.
-        shutil.rmtree(workspace_of(server, http))
+        wipe_workspace(server, http)
         second = start_session(server, http)
         term = Terminal.open(http, server.url, second)
         term.wait_for(PROMPT)

@@ -199,17 +199,8 @@ def hostile(binary):
         (ARTIFACTS / "hostile-server.log").write_text("".join(server.output))
     finally:
         end_sessions_of(data_dir)
-        unmount_under(data_dir)
         neighbours.stop()
         directory.cleanup()
-
-
-def unmount_under(directory: Path) -> None:
-    """Workspaces may be loop-mounted images: whatever is still mounted under the data directory
-    once its sessions are gone is unmounted (lazily), so the temporary directory can go."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mountpoint in sorted((m for m in mounts if m.startswith(f"{directory}/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mountpoint], check=False)
 
 
 @pytest.fixture(scope="module")

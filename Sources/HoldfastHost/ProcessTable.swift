@@ -22,11 +22,21 @@ enum ProcessTable {
     /// The arguments a process was started with; `nil` when it is gone, and empty for a zombie
     /// or a kernel thread.
     static func arguments(of pid: pid_t) -> [String]? {
-        let descriptor = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard let bytes = self.contents(of: "/proc/\(pid)/cmdline") else { return nil }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The whole of a file in `/proc` or `/sys`, read until its end; `nil` when it cannot be read.
+    ///
+    /// Not `String(contentsOfFile:)`: these files report a size of 0 or 4096, and Foundation
+    /// stops there — a `/proc/self/mountinfo` past 4 KiB came back cut short, and the mounts
+    /// listed after the cut were not found.
+    static func contents(of path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
             let count = read(descriptor, &buffer, buffer.count)
             if count > 0 {
@@ -36,10 +46,14 @@ enum ProcessTable {
             } else if count < 0 {
                 return nil
             } else {
-                break
+                return bytes
             }
         }
-        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `contents(of:)` as text.
+    static func text(of path: String) -> String? {
+        self.contents(of: path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The live processes one of whose arguments is exactly `argument`, this process excepted.

@@ -210,7 +210,7 @@ struct SessionCgroup: Sendable {
     func pids() -> [pid_t] {
         var pids = Set<pid_t>()
         for procs in self.procsFiles {
-            guard let text = try? String(contentsOfFile: procs, encoding: .utf8) else { continue }
+            guard let text = ProcessTable.text(of: procs) else { continue }
             for line in text.split(whereSeparator: \.isNewline) {
                 if let pid = pid_t(line) { pids.insert(pid) }
             }
@@ -255,7 +255,7 @@ struct SessionCgroup: Sendable {
     private func enableControllers(in group: String) throws {
         let file = group + "/cgroup.subtree_control"
         let enabled = Set(
-            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
+            (ProcessTable.text(of: file) ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
         let missing = ["pids", "memory"].filter { !enabled.contains($0) }
         if !missing.isEmpty {
             do {

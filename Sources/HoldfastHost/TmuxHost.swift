@@ -286,7 +286,7 @@ public struct TmuxHost: SessionHost {
     func running(_ directory: SessionDirectory) -> RunningSandbox? {
         guard let leader = directory.recordedSandboxPID(), isSandboxProcess(leader, of: directory),
             let identity = directory.recordedIdentity(),
-            let children = try? String(contentsOfFile: "/proc/\(leader)/task/\(leader)/children", encoding: .utf8),
+            let children = ProcessTable.text(of: "/proc/\(leader)/task/\(leader)/children"),
             let inner = children.split(separator: " ").compactMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
                 .first(where: { isSandboxProcess($0, of: directory) })
         else { return nil }

@@ -335,14 +335,7 @@ public struct WorkspaceVolume: Sendable {
                 self.configuration.mountPath, ["-t", "ext4", "-o", "loop,nosuid,nodev,discard", self.image, self.fileSystemMount],
                 doing: "mounting the volume")
         }
-        // Seen once under load: mount(8) had returned 0 before the table showed the mount. Look
-        // again for a while before calling it a failure.
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(3))
-        while clock.now < deadline {
-            if let entry = MountTable.read().entry(at: self.fileSystemMount) { return (entry.device, true) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        if let entry = MountTable.read().entry(at: self.fileSystemMount) { return (entry.device, true) }
         let devices = (try? await self.run(self.configuration.losetupPath, ["-j", self.image]))?.output ?? "unknown"
         throw HostError(
             code: "volume_failed",
@@ -541,7 +534,7 @@ struct MountTable {
     var entries: [Entry]
 
     static func read() -> MountTable {
-        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let text = ProcessTable.text(of: "/proc/self/mountinfo") ?? ""
         return MountTable(entries: text.split(separator: "\n").compactMap(Self.parse))
     }
 
