@@ -40,7 +40,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // C, because it sits on the resume path and must be single-threaded for setns(2); see its main.c.
-        .executableTarget(name: "holdfast-jail"),
+        // SwiftPM links every executable against the Swift runtime (its swiftrt.o needs it), and
+        // loading libswiftCore.so cost each attach ~2 ms; linked statically it is not loaded.
+        .executableTarget(name: "holdfast-jail", linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .target(
             name: "HoldfastStore",
             dependencies: [

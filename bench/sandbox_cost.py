@@ -64,7 +64,7 @@ def session_pss_kib(server: Server, session_id: str) -> int:
     pids = tree(int((folder / "sandbox.pid").read_text()))
     slirp = folder / "slirp.pid"
     if slirp.exists():
-        pids.append(int(slirp.read_text()))
+        pids.append(int(slirp.read_text().split()[0]))  # "PID STARTTIME"
     return sum(pss_kib(pid) for pid in pids)
 
 
