@@ -24,7 +24,11 @@ struct ConfusedDeputyTests {
                 try await terminal.type(attack.replacingOccurrences(of: "PROOF", with: proof))
                 // The client ran the command (as the user, in the sandbox): ~/ran-as appears.
                 let ranAs = fixture.workspace("a") + "/ran-as"
-                #expect(await poll(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: ranAs) })
+                // The shell creates the file before `id` has written into it: wait for the line.
+                #expect(
+                    await poll(timeout: .seconds(30)) {
+                        (try? String(contentsOfFile: ranAs, encoding: .utf8))?.hasSuffix("\n") ?? false
+                    })
                 let text = try String(contentsOfFile: ranAs, encoding: .utf8)
                 #expect(text.hasPrefix("uid=\(accountA.uid)(user)"), "\(text)")
                 var info = stat()
