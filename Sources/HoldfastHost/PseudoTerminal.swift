@@ -39,6 +39,18 @@ final class PseudoTerminalConnection: TerminalConnection {
     static func open(
         client: Command, columns: Int, rows: Int, eventLoopGroup: any EventLoopGroup, logger: Logger
     ) async throws -> PseudoTerminalConnection {
+        try await self.open(columns: columns, rows: rows, eventLoopGroup: eventLoopGroup, logger: logger) { slave in
+            try ProcessSpawner.spawn(client, controllingTerminal: try terminalName(slave))
+        }
+    }
+
+    /// Opens a PTY of the given size and hands its slave to `start`, which gives it to the client.
+    ///
+    /// - Parameter start: starts (or wakes) the client on the slave; the slave is closed here after.
+    static func open(
+        columns: Int, rows: Int, eventLoopGroup: any EventLoopGroup, logger: Logger,
+        start: (_ slave: Int32) throws -> ChildProcess
+    ) async throws -> PseudoTerminalConnection {
         guard let bootstrap = NIOPipeBootstrap(validatingGroup: eventLoopGroup) else {
             throw HostError(
                 code: "unsupported_event_loop_group",
@@ -49,7 +61,7 @@ final class PseudoTerminalConnection: TerminalConnection {
         let process: ChildProcess
         do {
             defer { Glibc.close(slave) }
-            process = try ProcessSpawner.spawn(client, controllingTerminal: try terminalName(slave))
+            process = try start(slave)
         } catch {
             Glibc.close(master)
             throw error
@@ -194,7 +206,7 @@ private func openPseudoTerminal(columns: Int, rows: Int) throws -> (master: Int3
 }
 
 /// The path of a terminal device, e.g. `/dev/pts/7`.
-private func terminalName(_ descriptor: Int32) throws -> String {
+func terminalName(_ descriptor: Int32) throws -> String {
     var buffer = [CChar](repeating: 0, count: 128)
     let result = ttyname_r(descriptor, &buffer, buffer.count)
     guard result == 0 else {

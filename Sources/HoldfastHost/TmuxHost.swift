@@ -76,6 +76,8 @@ public struct TmuxHost: SessionHost {
     /// Where sessions' cgroups go; `nil` when neither cgroup v2 nor the v1 controllers are mounted,
     /// and then no session is launched (its limits could not hold).
     let cgroups: CgroupLayout?
+    /// A client per session, set up ahead inside its sandbox, that the next attach wakes.
+    let standbys = StandbyClients()
 
     /// - Parameter eventLoopGroup: reads and writes attached terminals; must be NIOPosix's.
     public init(
@@ -167,6 +169,7 @@ public struct TmuxHost: SessionHost {
                 ],
                 doing: "creating the session's window"
             )
+            self.standbys.prepare(launch.sessionID, command: self.attachCommand(running, standby: true))
             logger.debug("session launched", metadata: ["sandbox.pid": "\(leader.pid)", "network": "\(launch.network.rawValue)"])
         } catch {
             logger.debug("launch failed; ending the sandbox", metadata: ["error": "\(error)"])
@@ -204,12 +207,16 @@ public struct TmuxHost: SessionHost {
         guard let running = self.running(directory) else {
             throw HostError.notRunning("attaching to session \(id)")
         }
-        // `-u`: the browser's terminal speaks UTF-8 whatever the locale says.
-        let client = self.tmuxCommand(running, ["-u", "attach-session", "-t", "main"], clientTerminal: true)
+        // The standby set up ahead when there is one (the usual case); a cold start otherwise
+        // (the first attach after a server restart, or a standby that died).
+        let cold = self.attachCommand(running, standby: false)
         let connection = try await PseudoTerminalConnection.open(
-            client: client, columns: columns, rows: rows,
-            eventLoopGroup: self.eventLoopGroup, logger: logger
-        )
+            columns: columns, rows: rows, eventLoopGroup: self.eventLoopGroup, logger: logger
+        ) { slave in
+            if let standby = self.standbys.start(id, terminal: slave) { return standby }
+            return try ProcessSpawner.spawn(cold, controllingTerminal: try terminalName(slave))
+        }
+        self.standbys.prepare(id, command: self.attachCommand(running, standby: true))
         logger.debug("terminal attached")
         return connection
     }
@@ -218,6 +225,7 @@ public struct TmuxHost: SessionHost {
         var logger = self.logger
         logger[metadataKey: "session.id"] = "\(id)"
         let directory = self.directory(id)
+        self.standbys.discard(id)
         var tmuxIsEnding = false
         let running = self.running(directory)
         if let running {
@@ -303,7 +311,9 @@ public struct TmuxHost: SessionHost {
     ///
     /// - Parameter clientTerminal: whether the client draws on a terminal (attach), which needs to
     ///   know its type and character set.
-    func tmuxCommand(_ running: RunningSandbox, _ arguments: [String], clientTerminal: Bool = false) -> Command {
+    func tmuxCommand(
+        _ running: RunningSandbox, _ arguments: [String], clientTerminal: Bool = false, standby: Bool = false
+    ) -> Command {
         var environment = ["PATH": Sandbox.path, "HOME": Sandbox.home]
         if clientTerminal {
             environment["TERM"] = "xterm-256color"
@@ -318,8 +328,14 @@ public struct TmuxHost: SessionHost {
                 jail += ["--cgroup", procs]
             }
         }
+        if standby { jail.append("--standby") }
         jail += ["--", self.configuration.tmuxPath, "-N", "-S", Sandbox.socket]
         return Command(self.configuration.jailPath, jail + arguments, environment: environment)
+    }
+
+    /// The attach client; `-u`: the browser's terminal speaks UTF-8 whatever the locale says.
+    func attachCommand(_ running: RunningSandbox, standby: Bool) -> Command {
+        self.tmuxCommand(running, ["-u", "attach-session", "-t", "main"], clientTerminal: true, standby: standby)
     }
 
     /// Runs a tmux command in the sandbox and fails with its output when it does not succeed.

@@ -63,7 +63,9 @@ struct WorkspaceVolumeBackupTests {
 
 enum MountTableCount {
     static func at(_ path: String) -> Int {
-        let lines = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?.split(separator: "\n") ?? []
+        // Read to the end: String(contentsOfFile:) stops at 4 KiB of a /proc file.
+        let data = FileHandle(forReadingAtPath: "/proc/self/mountinfo")?.readDataToEndOfFile() ?? Data()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
         return lines.filter { $0.split(separator: " ").count > 4 && $0.split(separator: " ")[4] == path }.count
     }
 }

@@ -161,7 +161,7 @@ struct WorkspaceVolumeTests {
 
     /// The per-mount options (`rw,nosuid,nodev,…`) of what is mounted at `path`.
     static func mountOptions(_ path: String) -> String? {
-        let lines = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?.split(separator: "\n") ?? []
+        let lines = ProcessTable.text(of: "/proc/self/mountinfo")?.split(separator: "\n") ?? []
         return lines.map { $0.split(separator: " ") }.last { $0.count > 5 && $0[4] == path }.map { String($0[5]) }
     }
 
