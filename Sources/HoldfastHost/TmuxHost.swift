@@ -155,12 +155,13 @@ public struct TmuxHost: SessionHost {
         do {
             try cgroup.create(limits: launch.limits)
             let leader = try self.startSandbox(sandbox, cgroup: cgroup, logger: logger)
+            // The network namespace exists as soon as bwrap's inner process does: it is connected
+            // while the tmux server comes up, and before the shell exists (`new-session` waits
+            // for both), so nothing in the session ever sees it unguarded.
+            let namespacePID = try await self.waitUntilSandboxed(directory, leader: leader)
+            async let network: Void = self.connectNetwork(launch.network, namespacePID: namespacePID, directory: directory)
             let running = try await self.waitUntilListening(directory, leader: leader, identity: identity)
-            if launch.network == .internet {
-                // Before the shell exists: nothing in the session ever sees the namespace unguarded.
-                try await SessionNetwork(configuration: self.configuration.network)
-                    .connect(namespacePID: running.namespacePID, pidFile: directory.slirpPIDFile)
-            }
+            try await network
             try await self.tmux(
                 running,
                 [
@@ -391,6 +392,26 @@ public struct TmuxHost: SessionHost {
             logger.debug("sandbox exited", metadata: ["sandbox.pid": "\(pid)", "status": "\(status)"])
         }
         return leader
+    }
+
+    /// Waits until bwrap's inner process, the holder of the sandbox's namespaces, is there.
+    private func waitUntilSandboxed(_ directory: SessionDirectory, leader: ChildProcess) async throws -> pid_t {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: self.configuration.startTimeout)
+        while clock.now < deadline && leader.exit.status == nil {
+            if let running = self.running(directory) { return running.namespacePID }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        // Either bwrap exited or it is very slow: the wait for its socket says which, and why.
+        return try await self.waitUntilListening(
+            directory, leader: leader, identity: directory.recordedIdentity() ?? SandboxIdentity(uid: 0, gid: 0)
+        ).namespacePID
+    }
+
+    private func connectNetwork(_ access: NetworkAccess, namespacePID: pid_t, directory: SessionDirectory) async throws {
+        guard access == .internet else { return }
+        try await SessionNetwork(configuration: self.configuration.network)
+            .connect(namespacePID: namespacePID, pidFile: directory.slirpPIDFile)
     }
 
     /// Waits until the sandboxed tmux server listens on its socket, failing early if bwrap exits.
