@@ -80,8 +80,10 @@ struct SessionCgroupTests {
         let cgroup = try sessionCgroup()
         try cgroup.create(limits: limits(memoryMiB: 256, pids: 20))
         // 40 background sleeps in a subshell: forks beyond 20 processes fail, the shell around goes on.
+        // The sleeps outlast the test (they are killed at its end), so a loaded host that forks
+        // slowly still finds them all counted.
         let shell = try HeldShell(
-            "i=0; (while [ $i -lt 40 ]; do sleep 5 >/dev/null 2>&1 & i=$((i+1)); done); echo outer=alive",
+            "i=0; (while [ $i -lt 40 ]; do sleep 120 >/dev/null 2>&1 & i=$((i+1)); done); echo outer=alive",
             in: cgroup)
         let status = await shell.child.exit.wait(timeout: .seconds(10))
         let usage = try #require(cgroup.usage())
