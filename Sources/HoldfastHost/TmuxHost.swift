@@ -137,6 +137,7 @@ public struct TmuxHost: SessionHost {
                 message: "session \(launch.sessionID) is already running on this host; attach to it instead of launching it"
             )
         }
+        var phases = LaunchPhases()
         let configuration = self.tmuxConfiguration
         let shell = self.configuration.shell
         let program = try SeccompFilter.program()
@@ -146,6 +147,7 @@ public struct TmuxHost: SessionHost {
                 tmuxConfiguration: configuration, identity: identity, shell: shell, resolvConf: resolvConf, seccompProgram: program)
             try prepareWorkspace(launch.workspace, identity: identity)
         }
+        phases.end("files")
         let sandbox = Sandbox(
             bwrapPath: self.configuration.bwrapPath, setprivPath: self.configuration.setprivPath,
             tmuxPath: self.configuration.tmuxPath, shell: shell, directory: directory, workspace: launch.workspace,
@@ -154,14 +156,18 @@ public struct TmuxHost: SessionHost {
         let cgroup = SessionCgroup(layout: cgroups, sessionID: launch.sessionID)
         do {
             try cgroup.create(limits: launch.limits)
+            phases.end("cgroups")
             let leader = try self.startSandbox(sandbox, cgroup: cgroup, logger: logger)
             // The network namespace exists as soon as bwrap's inner process does: it is connected
             // while the tmux server comes up, and before the shell exists (`new-session` waits
             // for both), so nothing in the session ever sees it unguarded.
             let namespacePID = try await self.waitUntilSandboxed(directory, leader: leader)
+            phases.end("sandbox")
             async let network: Void = self.connectNetwork(launch.network, namespacePID: namespacePID, directory: directory)
             let running = try await self.waitUntilListening(directory, leader: leader, identity: identity)
+            phases.end("tmux server")
             try await network
+            phases.end("network (rest)")
             try await self.tmux(
                 running,
                 [
@@ -170,8 +176,11 @@ public struct TmuxHost: SessionHost {
                 ],
                 doing: "creating the session's window"
             )
+            phases.end("window")
             self.standbys.prepare(launch.sessionID, command: self.attachCommand(running, standby: true))
-            logger.debug("session launched", metadata: ["sandbox.pid": "\(leader.pid)", "network": "\(launch.network.rawValue)"])
+            logger.debug(
+                "session launched",
+                metadata: ["sandbox.pid": "\(leader.pid)", "network": "\(launch.network.rawValue)", "took": "\(phases)"])
         } catch {
             logger.debug("launch failed; ending the sandbox", metadata: ["error": "\(error)"])
             try? await self.terminate(launch.sessionID)
@@ -528,4 +537,28 @@ private func waitUntil(within timeout: Duration, _ condition: () -> Bool) async 
         try? await Task.sleep(for: .milliseconds(20))
     }
     return true
+}
+
+/// How long each step of a launch took, for the "session launched" debug line: where a slow
+/// start went, on a host where nobody can attach a profiler.
+struct LaunchPhases: CustomStringConvertible {
+    private let clock = ContinuousClock()
+    private var last: ContinuousClock.Instant
+    private var steps: [(String, Duration)] = []
+
+    init() { self.last = self.clock.now }
+
+    /// Ends the step running since the previous call (or since the launch began).
+    mutating func end(_ step: String) {
+        let now = self.clock.now
+        self.steps.append((step, now - self.last))
+        self.last = now
+    }
+
+    var description: String {
+        self.steps.map { step, duration in
+            let milliseconds = Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+            return "\(step) \(String(format: "%.1f", milliseconds)) ms"
+        }.joined(separator: ", ")
+    }
 }
