@@ -123,7 +123,8 @@ public func buildServer(
                 banners: banners,
                 vendorDirectory: configuration.resolvedVendorDirectory,
                 hostCapacity: { HostCapacity.measure(dataDirectory: dataDirectory) },
-                notices: notices
+                notices: notices,
+                origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init))
             )
         )
         let httpHost = configuration.http.host

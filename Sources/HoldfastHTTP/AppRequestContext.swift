@@ -15,6 +15,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
     public var user: User?
     /// The token the user signed in with (its digest), so logout can end exactly this sign-in.
     var tokenDigest: String?
+    /// Whether the user came from the sign-in cookie rather than an `Authorization` header: a
+    /// browser sends the cookie to us whichever site made the request, so what it may do is narrower.
+    var signedInByCookie = false
 
     /// Request bodies are small JSON documents; a cap keeps a client from filling memory.
     public var maxUploadSize: Int { 64 * 1024 }

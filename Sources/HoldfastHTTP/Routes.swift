@@ -27,6 +27,8 @@ public struct HTTPDependencies: Sendable {
     public var hostCapacity: @Sendable () -> HostCapacity
     /// Per-session notices (a limit was hit) that the terminal gateway passes to attached clients.
     public var notices: SessionNotices
+    /// Which requests come from the service's own pages (its public URL, or the Host reached).
+    public var origins: OriginPolicy
 
     public init(
         repositories: Repositories,
@@ -44,7 +46,8 @@ public struct HTTPDependencies: Sendable {
         banners: SessionBanners,
         vendorDirectory: String? = nil,
         hostCapacity: @escaping @Sendable () -> HostCapacity,
-        notices: SessionNotices = SessionNotices()
+        notices: SessionNotices = SessionNotices(),
+        origins: OriginPolicy = OriginPolicy()
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -62,6 +65,7 @@ public struct HTTPDependencies: Sendable {
         self.vendorDirectory = vendorDirectory
         self.hostCapacity = hostCapacity
         self.notices = notices
+        self.origins = origins
     }
 }
 
@@ -91,7 +95,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
             middleware: FileMiddleware(
                 vendor, urlBasePath: "/vendor", cacheControl: .init([(MediaType(type: .any), [.noCache])]), logger: quiet))
     }
-    router.add(middleware: AuthenticationMiddleware(authenticator: dependencies.authenticator))
+    router.add(middleware: AuthenticationMiddleware(authenticator: dependencies.authenticator, origins: dependencies.origins))
 
     let openAPI = try Data(contentsOf: resourcesDirectory.appendingPathComponent("openapi.yaml"))
     OperationsRoutes(health: dependencies.health, metrics: dependencies.metrics, openAPIDocument: ByteBuffer(bytes: openAPI))
@@ -108,8 +112,11 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     )
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions).add(to: api)
-    TerminalGateway(sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now)
-        .add(to: api)
+    TerminalGateway(
+        sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now,
+        origins: dependencies.origins
+    )
+    .add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)

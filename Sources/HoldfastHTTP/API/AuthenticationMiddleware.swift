@@ -3,20 +3,34 @@ import HoldfastCore
 import Hummingbird
 import Logging
 
-/// Finds the signed-in user from `Authorization: Bearer` or the session cookie.
+/// Finds the signed-in user from `Authorization: Bearer` or the session cookie, and keeps other
+/// sites from acting with the cookie.
 ///
-/// It never rejects: routes decide whether they need a user (`context.requireUser()`), so
-/// public pages and the login route pass through. A present but invalid bearer token is
+/// It does not ask for a user: routes decide whether they need one (`context.requireUser()`),
+/// so public pages and the login route pass through. A present but invalid bearer token is
 /// rejected at once, though: a script with a stale token should hear so, not be treated
 /// as anonymous.
+///
+/// Cross-site request forgery: a request that may change something (any method but GET, HEAD,
+/// OPTIONS) is refused when its `Origin` names another site (`403 cross_origin`: a forged
+/// sign-in included), and one that acts with the cookie must show it comes from our own pages —
+/// our `Origin`, or `Sec-Fetch-Site: same-origin` (`403 origin_required`). A bearer token is
+/// never sent by a browser on its own, so requests carrying one need neither.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     static let cookieName = "holdfast_session"
 
     let authenticator: Authenticator
+    let origins: OriginPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        let changes = !request.method.isSafe
+        if changes, case .foreign(let origin) = self.origins.check(origin: request.headers[.origin], host: request.head.authority) {
+            context.logger.notice("cross-origin request refused", metadata: ["origin": "\(origin)"])
+            throw APIError(
+                .forbidden, code: "cross_origin", message: "A page of \(origin) may not make changes here; use this service's own pages.")
+        }
         if let header = request.headers[.authorization] {
             guard header.lowercased().hasPrefix("bearer "),
                 let found = try await self.authenticator.user(
@@ -31,6 +45,17 @@ struct AuthenticationMiddleware: RouterMiddleware {
         {
             context.user = found.user
             context.tokenDigest = found.digest
+            context.signedInByCookie = true
+            if changes,
+                !self.origins.allowsCookieWrite(
+                    origin: request.headers[.origin], fetchSite: request.headers.first { $0.name.canonicalName == "sec-fetch-site" }?.value,
+                    host: request.head.authority)
+            {
+                throw APIError(
+                    .forbidden, code: "origin_required",
+                    message: "A change made with the sign-in cookie must come from this service's own pages (their Origin header); "
+                        + "scripts send 'Authorization: Bearer TOKEN' instead.")
+            }
         }
         if let user = context.user {
             context.logger[metadataKey: "user.id"] = "\(user.id)"

@@ -19,24 +19,43 @@ struct TerminalGateway {
     let banners: SessionBanners
     let notices: SessionNotices
     let now: @Sendable () -> Date
+    let origins: OriginPolicy
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.ws("sessions/:id/attach", shouldUpgrade: self.shouldUpgrade, onUpgrade: self.run)
     }
 
-    /// Always upgrades: the browser's WebSocket API cannot read an HTTP error, so a refused
-    /// client instead gets a JSON notice and a close code it can act on (see `refuse`). That holds
-    /// for a session at its client limit too: the refusal (`client_limit`, 4409) comes after the
-    /// upgrade, and the refused client is never counted.
+    /// Upgrades every request from our own pages or from a client that is not a browser: the
+    /// browser's WebSocket API cannot read an HTTP error, so a refused client instead gets a JSON
+    /// notice and a close code it can act on (see `refuse`). That holds for a session at its
+    /// client limit too: the refusal (`client_limit`, 4409) comes after the upgrade, and the
+    /// refused client is never counted.
+    ///
+    /// An upgrade another site's page asked for (its `Origin` is not ours) is refused before it
+    /// happens, whatever it carries: a page elsewhere must never hold a terminal open.
     @Sendable func shouldUpgrade(_ request: Request, context: AppRequestContext) async throws -> RouterShouldUpgrade {
         _ = try SessionRoutes.id(context)
+        if case .foreign(let origin) = self.origins.check(origin: request.headers[.origin], host: request.head.authority) {
+            context.logger.notice("cross-origin terminal attach refused", metadata: ["origin": "\(origin)"])
+            throw APIError(
+                .forbidden, code: "cross_origin",
+                message: "A page of \(origin) may not open a terminal here; attach from this service's own pages.")
+        }
         return .upgrade([:])
     }
 
-    /// The user behind the attach: a single-use ticket (browsers) or the bearer token.
+    /// The user behind the attach: a single-use ticket (browsers) or a bearer token in the
+    /// `Authorization` header (scripts). The sign-in cookie alone never attaches: a browser
+    /// sends it with an upgrade any page asks for.
     private func authorize(_ request: Request, context: AppRequestContext, session id: Session.ID) async throws -> User {
         if let ticket = request.uri.queryParameters.get("ticket") {
             return try await self.sessions.redeemTicket(String(ticket), for: id)
+        }
+        guard !context.signedInByCookie else {
+            throw APIError(
+                .unauthorized, code: "ticket_required",
+                message: "Attach with a ticket (POST /api/v1/sessions/{id}/tickets) or a bearer token; the sign-in cookie alone "
+                    + "does not open a terminal.")
         }
         let user = try context.requireUser()
         _ = try await self.sessions.session(id, for: user)
