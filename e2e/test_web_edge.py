@@ -98,3 +98,24 @@ def test_another_sites_form_post_with_the_cookie_changes_nothing(server: Server)
     assert own.status_code == 201, own.text
     ended = ann.delete(f"{server.url}/api/v1/sessions/{own.json()['id']}", timeout=30)
     assert ended.status_code == 200, ended.text
+
+
+def test_pages_forbid_framing_and_inline_script_and_a_sign_in_stays_on_the_site(server: Server):
+    for path in ["/login", "/status", "/api/v1/auth/me", "/no-such-page", "/static/portal.js"]:
+        response = requests.get(f"{server.url}{path}", timeout=10, allow_redirects=False)
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, (path, policy)
+        assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0], policy
+        assert response.headers.get("X-Frame-Options") == "DENY", path
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert response.headers.get("Referrer-Policy") == "same-origin", path
+        # Served over plain http without an https public URL: no HSTS.
+        assert "Strict-Transport-Security" not in response.headers, path
+
+    # `next=` leads only to paths on this site; each of these a browser would read as another site.
+    for sneaky in ["//evil.example", "/%5Cevil.example", "/%5C%5Cevil.example", "/%09/evil.example", "%2F%2Fevil.example",
+                   "https://evil.example", "https:evil.example", "/%0A/evil.example"]:
+        page = requests.get(f"{server.url}/login?next={sneaky}", timeout=10).text
+        assert 'data-next="/"' in page, (sneaky, page[:400])
+    page = requests.get(f"{server.url}/login?next=/support", timeout=10).text
+    assert 'data-next="/support"' in page

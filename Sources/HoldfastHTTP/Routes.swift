@@ -80,6 +80,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     let router = Router(context: AppRequestContext.self)
     var quiet = dependencies.logger
     quiet.logLevel = .warning
+    router.add(middleware: SecurityHeadersMiddleware(origins: dependencies.origins))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(

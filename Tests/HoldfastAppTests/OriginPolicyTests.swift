@@ -50,4 +50,18 @@ struct OriginPolicyTests {
         // A foreign Origin is refused whatever Sec-Fetch-Site claims.
         #expect(!policy.allowsCookieWrite(origin: "https://evil.example", fetchSite: "same-origin", host: nil))
     }
+
+    @Test func onlyPathsOnThisSiteAreWhereASignInLeads() {
+        for path in ["/", "/sessions/1?x=1", "/support#new", "/%5Cevil.example"] {
+            #expect(OriginPolicy.localPath(path) == path, "\(path)")
+        }
+        // What reaches us after the query is decoded once: each of these a browser reads as another site.
+        for path in [
+            "//evil.example", "/\\evil.example", "/\tevil.example", "/\t/evil.example", "https://evil.example", "evil.example",
+            " /x", "/x\ny", "", "\\\\evil.example",
+        ] {
+            #expect(OriginPolicy.localPath(path) == nil, "\(path)")
+        }
+        #expect(OriginPolicy.localPath(nil) == nil)
+    }
 }

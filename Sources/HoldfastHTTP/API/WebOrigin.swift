@@ -77,6 +77,17 @@ public struct OriginPolicy: Sendable {
         return addressed.contains(parsed) ? .sameOrigin : .foreign(parsed.description)
     }
 
+    /// `text` when it is a path on this site to go to after signing in, `nil` otherwise.
+    ///
+    /// Browsers read `//host`, `/\host` and `/<tab>/host` as another site, so a path must start
+    /// with exactly one `/`, and hold no backslash, whitespace or control character at all.
+    public static func localPath(_ text: String?) -> String? {
+        guard let text, text.count <= 2048, text.hasPrefix("/"), !text.hasPrefix("//"),
+            !text.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f })
+        else { return nil }
+        return text
+    }
+
     /// Whether a state-changing request that acts with the sign-in cookie comes from our pages:
     /// its `Origin` names us, or, without one, `Sec-Fetch-Site` says `same-origin`. A cookie
     /// request with neither header is refused: a browser always sends one of them, and a

@@ -25,7 +25,7 @@ struct PortalRoutes {
         if context.user != nil {
             return .redirect(to: "/", type: .normal)
         }
-        let next = request.uri.queryParameters.get("next").flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/"
+        let next = OriginPolicy.localPath(request.uri.queryParameters.get("next").map { String($0) }) ?? "/"
         return try self.pages.render("login", LoginPage(page: PageChrome(title: "Sign in", user: nil), next: next))
     }
 
