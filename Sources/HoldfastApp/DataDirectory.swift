@@ -1,7 +1,8 @@
 import Foundation
+import Glibc
 
-/// The data directory, created on first use and readable by its owner only (it will hold
-/// workspaces, backup passwords and mail).
+/// The data directory, created on first use and readable by its owner only (it holds
+/// workspaces, backup passwords, the store and mail).
 enum DataDirectory {
     static func prepare(_ path: String) throws {
         let manager = FileManager.default
@@ -11,6 +12,7 @@ enum DataDirectory {
                 throw AppError(
                     code: "data_dir_not_a_directory", message: "The data directory '\(path)' is a file; give --data-dir a directory.")
             }
+            try Self.restrict(path)
             return
         }
         do {
@@ -19,6 +21,22 @@ enum DataDirectory {
             throw AppError(
                 code: "data_dir_unwritable", message: "Cannot create the data directory '\(path)'; check the path and its permissions.",
                 cause: error)
+        }
+    }
+
+    /// An existing directory keeps no access for its group or others, whatever made it: an
+    /// operator's `mkdir`, a restore, an older version.
+    static func restrict(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw AppError(code: "data_dir_unreadable", message: "Cannot read the data directory '\(path)' (errno \(errno)).")
+        }
+        guard info.st_mode & 0o077 != 0 else { return }
+        guard chmod(path, info.st_mode & 0o700) == 0 else {
+            throw AppError(
+                code: "data_dir_open",
+                message: "The data directory '\(path)' is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))) and could "
+                    + "not be made 0700 (errno \(errno)); run chmod 700 on it, as its owner.")
         }
     }
 }
