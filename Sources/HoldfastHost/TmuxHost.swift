@@ -556,9 +556,7 @@ struct LaunchPhases: CustomStringConvertible {
     }
 
     var description: String {
-        self.steps.map { step, duration in
-            let milliseconds = Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
-            return "\(step) \(String(format: "%.1f", milliseconds)) ms"
-        }.joined(separator: ", ")
+        self.steps.map { step, duration in "\(step) \(String(format: "%.1f", duration / .milliseconds(1))) ms" }
+            .joined(separator: ", ")
     }
 }

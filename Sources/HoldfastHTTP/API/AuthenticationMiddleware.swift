@@ -26,7 +26,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let changes = !request.method.isSafe
-        if changes, case .foreign(let origin) = self.origins.check(origin: request.headers[.origin], host: request.head.authority) {
+        let verdict = changes ? self.origins.check(origin: request.headers[.origin], host: request.head.authority) : .absent
+        if case .foreign(let origin) = verdict {
             context.logger.notice("cross-origin request refused", metadata: ["origin": "\(origin)"])
             throw APIError(
                 .forbidden, code: "cross_origin", message: "A page of \(origin) may not make changes here; use this service's own pages.")
@@ -48,8 +49,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             context.signedInByCookie = true
             if changes,
                 !self.origins.allowsCookieWrite(
-                    origin: request.headers[.origin], fetchSite: request.headers.first { $0.name.canonicalName == "sec-fetch-site" }?.value,
-                    host: request.head.authority)
+                    verdict, fetchSite: request.headers.first { $0.name.canonicalName == "sec-fetch-site" }?.value)
             {
                 throw APIError(
                     .forbidden, code: "origin_required",

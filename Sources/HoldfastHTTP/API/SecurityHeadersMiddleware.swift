@@ -9,28 +9,42 @@ import Hummingbird
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     private typealias Name = HTTPFields.Element.Name
+    private static let policyName = Name("Content-Security-Policy")!
+    private static let frameOptions = Name("X-Frame-Options")!
+    private static let contentTypeOptions = Name("X-Content-Type-Options")!
+    private static let referrerPolicy = Name("Referrer-Policy")!
+    private static let transportSecurity = Name("Strict-Transport-Security")!
 
     let origins: OriginPolicy
+    /// The policy when the public origin is known; otherwise it names the host of each request.
+    private let fixedPolicy: String?
+
+    init(origins: OriginPolicy) {
+        self.origins = origins
+        self.fixedPolicy = origins.publicOrigin.map { Self.contentSecurityPolicy(origin: $0) }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[Name("Content-Security-Policy")!] = self.contentSecurityPolicy(host: request.head.authority)
-        response.headers[Name("X-Frame-Options")!] = "DENY"
-        response.headers[Name("X-Content-Type-Options")!] = "nosniff"
+        response.headers[Self.policyName] =
+            self.fixedPolicy
+            ?? Self.contentSecurityPolicy(origin: request.head.authority.flatMap { WebOrigin(scheme: "http", hostHeader: $0) })
+        response.headers[Self.frameOptions] = "DENY"
+        response.headers[Self.contentTypeOptions] = "nosniff"
         // Not `no-referrer`: with it, browsers send `Origin: null` on our own POSTs, which the
         // cross-site check (`AuthenticationMiddleware`) must refuse.
-        response.headers[Name("Referrer-Policy")!] = "same-origin"
+        response.headers[Self.referrerPolicy] = "same-origin"
         if self.origins.publicOrigin?.isSecure == true {
-            response.headers[Name("Strict-Transport-Security")!] = "max-age=31536000"
+            response.headers[Self.transportSecurity] = "max-age=31536000"
         }
         return response
     }
 
-    /// The policy, with the WebSocket origins of the host the page was reached at spelled out
-    /// (older browsers do not count `ws:` as `'self'`).
-    func contentSecurityPolicy(host: String?) -> String {
+    /// The policy, with the WebSocket origins of the page's own origin spelled out (older
+    /// browsers do not count `ws:` as `'self'`).
+    private static func contentSecurityPolicy(origin: WebOrigin?) -> String {
         var connect = ["'self'"]
-        if let origin = self.origins.publicOrigin ?? host.flatMap({ WebOrigin(scheme: "http", hostHeader: $0) }) {
+        if let origin {
             let authority = origin.description.dropFirst(origin.scheme.count + "://".count)
             // Without a public URL a TLS proxy may serve the page as https: both schemes then.
             connect += origin.isSecure ? ["wss://\(authority)"] : ["ws://\(authority)", "wss://\(authority)"]

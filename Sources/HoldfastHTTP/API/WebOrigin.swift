@@ -93,7 +93,12 @@ public struct OriginPolicy: Sendable {
     /// request with neither header is refused: a browser always sends one of them, and a
     /// script should send its bearer token instead.
     public func allowsCookieWrite(origin: String?, fetchSite: String?, host: String?) -> Bool {
-        switch self.check(origin: origin, host: host) {
+        self.allowsCookieWrite(self.check(origin: origin, host: host), fetchSite: fetchSite)
+    }
+
+    /// The same, for a request whose `Origin` was already checked.
+    public func allowsCookieWrite(_ verdict: Verdict, fetchSite: String?) -> Bool {
+        switch verdict {
         case .sameOrigin: return true
         case .foreign: return false
         case .absent: return fetchSite?.lowercased() == "same-origin"
