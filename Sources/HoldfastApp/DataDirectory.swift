@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 
 /// The data directory, created on first use and readable by its owner only (it holds
 /// workspaces, backup passwords, the store and mail).
@@ -27,16 +26,23 @@ enum DataDirectory {
     /// An existing directory keeps no access for its group or others, whatever made it: an
     /// operator's `mkdir`, a restore, an older version.
     static func restrict(_ path: String) throws {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw AppError(code: "data_dir_unreadable", message: "Cannot read the data directory '\(path)' (errno \(errno)).")
+        let manager = FileManager.default
+        let mode: Int
+        do {
+            let attributes = try manager.attributesOfItem(atPath: path)
+            mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        } catch {
+            throw AppError(code: "data_dir_unreadable", message: "Cannot read the data directory '\(path)'.", cause: error)
         }
-        guard info.st_mode & 0o077 != 0 else { return }
-        guard chmod(path, info.st_mode & 0o700) == 0 else {
+        guard mode & 0o077 != 0 else { return }
+        do {
+            try manager.setAttributes([.posixPermissions: mode & 0o700], ofItemAtPath: path)
+        } catch {
             throw AppError(
                 code: "data_dir_open",
-                message: "The data directory '\(path)' is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))) and could "
-                    + "not be made 0700 (errno \(errno)); run chmod 700 on it, as its owner.")
+                message: "The data directory '\(path)' is open to other users (mode \(String(mode & 0o777, radix: 8))) and could "
+                    + "not be made 0700; run chmod 700 on it, as its owner.",
+                cause: error)
         }
     }
 }
