@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import subprocess
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 import websocket
 
-from conftest import Server
+from conftest import Server, start_server
 from test_sessions import PROMPT, member, start_session
 from terminal import Terminal
 
@@ -119,3 +128,123 @@ def test_pages_forbid_framing_and_inline_script_and_a_sign_in_stays_on_the_site(
         assert 'data-next="/"' in page, (sneaky, page[:400])
     page = requests.get(f"{server.url}/login?next=/support", timeout=10).text
     assert 'data-next="/support"' in page
+
+
+def trickle_until_closed(connection: socket.socket, limit: float) -> float | None:
+    """Sends one more header line a second; returns how long until the server closed, or None."""
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < limit:
+            readable, _, _ = select.select([connection], [], [], 1.0)
+            if readable and connection.recv(4096) == b"":
+                return time.monotonic() - started
+            connection.sendall(b"X-Slow: still-coming\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        return time.monotonic() - started
+    return None
+
+
+def slowloris(address: tuple[str, int], opening: bytes) -> float | None:
+    with socket.create_connection(address, timeout=5) as connection:
+        connection.sendall(opening)
+        return trickle_until_closed(connection, limit=20)
+
+
+def test_a_client_trickling_its_header_is_cut_off_while_others_are_served(binary: Path, data_dir: Path):
+    server = start_server(binary, data_dir, extra=("--header-timeout", "3s", "--idle-timeout", "4s"))
+    try:
+        parts = urlsplit(server.url)
+        address = (parts.hostname, parts.port)
+        # Slowloris on a new connection: a header line every second never completes the header.
+        first = slowloris(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        assert first is not None, "the server kept a connection whose header never ended"
+        assert first < 10, first
+        assert any("request header not complete in time" in line for line in server.output), "".join(server.output[-20:])
+
+        # Blank lines before the request line do not stop the clock.
+        assert slowloris(address, b"\r\n\r\n\r\nGET /healthz HTTP/1.1\r\n") is not None
+
+        # On a kept-alive connection the next request's header is held to the idle timeout.
+        with socket.create_connection(address, timeout=5) as connection:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            later = trickle_until_closed(connection, limit=20)
+            assert later is not None and later < 12, later
+
+        # Meanwhile, and after, ordinary clients are served.
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_flood_of_guesses_is_slowed_while_the_owner_signs_in_from_another_address(binary: Path, data_dir: Path):
+    # The test client stands for a proxy we run: it names the caller in X-Forwarded-For.
+    server = start_server(binary, data_dir, extra=("--trusted-proxy", "127.0.0.1/32"))
+    try:
+        url = f"{server.url}/api/v1/auth/login"
+        attacker = {"X-Forwarded-For": "203.0.113.7"}
+
+        def guess(index: int) -> requests.Response:
+            return requests.post(url, json={"email": server.operator_email, "password": f"guess-{index}"}, headers=attacker,
+                                 timeout=120)
+
+        with ThreadPoolExecutor(max_workers=100) as pool:
+            guesses = [pool.submit(guess, index) for index in range(100)]
+            owner = requests.post(url, json={"email": server.operator_email, "password": server.operator_password},
+                                  headers={"X-Forwarded-For": "198.51.100.1"}, timeout=120)
+            answers = [future.result() for future in guesses]
+
+        assert owner.status_code == 200, owner.text
+        statuses = Counter(answer.status_code for answer in answers)
+        # Each guess counts before its password is checked: only the first few reach bcrypt.
+        assert statuses[401] <= 5 and statuses[429] >= 95 and statuses[401] + statuses[429] == 100, statuses
+        for answer in answers:
+            if answer.status_code == 429:
+                assert answer.json()["error"]["code"] == "too_many_attempts"
+                assert int(answer.headers["Retry-After"]) >= 1
+        # The attacker's address is told to wait even with the right password.
+        right = {"email": server.operator_email, "password": server.operator_password}
+        assert requests.post(url, json=right, headers=attacker, timeout=30).status_code == 429
+    finally:
+        server.stop()
+
+
+def test_a_forwarded_for_from_a_peer_we_do_not_trust_is_ignored(server: Server):
+    url = f"{server.url}/api/v1/auth/login"
+    for attempt in range(5):
+        spoofed = {"X-Forwarded-For": f"198.51.100.{attempt}"}
+        wrong = requests.post(url, json={"email": server.operator_email, "password": f"wrong-{attempt}"}, headers=spoofed,
+                              timeout=30)
+        assert wrong.status_code == 401
+    # A fresh address in the header does not make this client someone else.
+    fresh = {"X-Forwarded-For": "192.0.2.200"}
+    right = requests.post(url, json={"email": server.operator_email, "password": server.operator_password}, headers=fresh,
+                          timeout=30)
+    assert right.status_code == 429 and right.json()["error"]["code"] == "too_many_attempts"
+
+
+def test_metrics_answer_this_host_or_the_metrics_token_only(binary: Path, data_dir: Path, tmp_path: Path):
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text("scrape-" + "x" * 24 + "\n")
+    token_file.chmod(0o644)
+    refused = subprocess.run([str(binary), "serve", "--data-dir", str(data_dir), "--port", "0",
+                              "--metrics-token-file", str(token_file)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "chmod 600" in refused.stderr, refused.stderr
+
+    token_file.chmod(0o600)
+    server = start_server(binary, data_dir, extra=("--trusted-proxy", "127.0.0.1/32", "--metrics-token-file", str(token_file)))
+    try:
+        metrics = f"{server.url}/metrics"
+        assert "holdfast_info" in requests.get(metrics, timeout=10).text  # this host
+        outside = {"X-Forwarded-For": "203.0.113.7"}
+        denied = requests.get(metrics, headers=outside, timeout=10)
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "metrics_forbidden"
+        assert "holdfast_info" not in denied.text
+        wrong = requests.get(metrics, headers={**outside, "Authorization": "Bearer not-the-token"}, timeout=10)
+        assert wrong.status_code == 401
+        scraped = requests.get(metrics, headers={**outside, "Authorization": "Bearer scrape-" + "x" * 24}, timeout=10)
+        assert scraped.status_code == 200 and "holdfast_info" in scraped.text
+        assert not any("scrape-xxxx" in line for line in server.output)
+    finally:
+        server.stop()

@@ -111,7 +111,7 @@ public func buildServer(
                 repositories: repositories,
                 authenticator: authenticator,
                 now: now,
-                secureCookies: configuration.http.secureCookies,
+                secureCookies: configuration.usesSecureCookies,
                 health: { await database.isReachable() },
                 metrics: { metrics.emitToString() },
                 logger: logger,
@@ -124,16 +124,20 @@ public func buildServer(
                 vendorDirectory: configuration.resolvedVendorDirectory,
                 hostCapacity: { HostCapacity.measure(dataDirectory: dataDirectory) },
                 notices: notices,
-                origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init))
+                origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init)),
+                trustedProxies: configuration.http.trustedProxies,
+                metricsToken: configuration.http.metricsToken
             )
         )
         let httpHost = configuration.http.host
         let application = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
+            server: .holdfast(
                 webSocketRouter: router,
                 // The terminal gateway pings on its own heartbeat and counts pongs itself.
-                configuration: .init(ws: .init(maxFrameSize: 1 << 20, autoPing: .disabled))
+                webSocket: .init(maxFrameSize: 1 << 20, autoPing: .disabled),
+                headerTimeout: .milliseconds(Int64(configuration.http.headerTimeout * 1000)),
+                idleTimeout: .milliseconds(Int64(configuration.http.idleTimeout * 1000))
             ),
             configuration: .init(address: .hostname(httpHost, port: configuration.http.port), serverName: "holdfast"),
             services: [

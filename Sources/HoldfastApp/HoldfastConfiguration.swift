@@ -12,8 +12,18 @@ public struct HoldfastConfiguration: Sendable {
         public var host = "127.0.0.1"
         /// `0` picks a free port; the chosen one is announced on stdout.
         public var port = 8080
-        /// Mark the session cookie `Secure`; set it when a TLS proxy fronts the server.
+        /// Mark the session cookie `Secure` (and `__Host-`); set it when a TLS proxy fronts the
+        /// server. An `https://` public URL implies it.
         public var secureCookies = false
+        /// A connection must send its first request's whole header within this (slowloris).
+        public var headerTimeout: TimeInterval = 10
+        /// A connection with no request in progress is closed after this; later requests' headers
+        /// must arrive within it too (bytes that do not complete a header do not count).
+        public var idleTimeout: TimeInterval = 60
+        /// Proxies you run: the client their `X-Forwarded-For` names is the caller.
+        public var trustedProxies: [IPNetwork] = []
+        /// Lets a scraper off this host read `/metrics` (`Authorization: Bearer`).
+        public var metricsToken: String?
 
         public init() {}
     }
@@ -58,6 +68,11 @@ public struct HoldfastConfiguration: Sendable {
     /// The address users reach the service at (`https://holdfast.example.com`): links in feeds
     /// and plans, and the host in iCalendar UIDs and Atom ids, which must never change.
     public var publicURL: String?
+
+    /// Whether the sign-in cookie is `Secure` and `__Host-` prefixed.
+    public var usesSecureCookies: Bool {
+        self.http.secureCookies || (self.publicURL?.lowercased().hasPrefix("https://") ?? false)
+    }
     /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?

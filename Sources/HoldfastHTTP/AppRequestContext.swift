@@ -18,6 +18,9 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
     /// Whether the user came from the sign-in cookie rather than an `Authorization` header: a
     /// browser sends the cookie to us whichever site made the request, so what it may do is narrower.
     var signedInByCookie = false
+    /// Who sent the request: the peer, or behind a trusted proxy the client it names
+    /// (`ClientAddressMiddleware`); `nil` in-process.
+    var client: IPAddress?
 
     /// Request bodies are small JSON documents; a cap keeps a client from filling memory.
     public var maxUploadSize: Int { 64 * 1024 }
@@ -45,11 +48,7 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
 
     /// The client's address as a throttle key; in-process tests have none.
     var clientAddress: String {
-        switch self.remoteAddress {
-        case .v4(let address): return address.host
-        case .v6(let address): return address.host
-        default: return "local"
-        }
+        self.client?.description ?? "local"
     }
 }
 

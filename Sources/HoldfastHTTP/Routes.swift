@@ -9,7 +9,7 @@ public struct HTTPDependencies: Sendable {
     public var repositories: Repositories
     public var authenticator: Authenticator
     public var now: @Sendable () -> Date
-    /// Mark the session cookie `Secure` (set when served behind HTTPS).
+    /// Mark the session cookie `Secure` and `__Host-` (set when served behind HTTPS).
     public var secureCookies: Bool
     public var health: @Sendable () async -> Bool
     public var metrics: @Sendable () async -> String
@@ -29,6 +29,10 @@ public struct HTTPDependencies: Sendable {
     public var notices: SessionNotices
     /// Which requests come from the service's own pages (its public URL, or the Host reached).
     public var origins: OriginPolicy
+    /// Proxies you run, whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    public var trustedProxies: [IPNetwork]
+    /// The token a Prometheus scraper off this host must show (`--metrics-token-file`).
+    public var metricsToken: String?
 
     public init(
         repositories: Repositories,
@@ -47,7 +51,9 @@ public struct HTTPDependencies: Sendable {
         vendorDirectory: String? = nil,
         hostCapacity: @escaping @Sendable () -> HostCapacity,
         notices: SessionNotices = SessionNotices(),
-        origins: OriginPolicy = OriginPolicy()
+        origins: OriginPolicy = OriginPolicy(),
+        trustedProxies: [IPNetwork] = [],
+        metricsToken: String? = nil
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -66,6 +72,8 @@ public struct HTTPDependencies: Sendable {
         self.hostCapacity = hostCapacity
         self.notices = notices
         self.origins = origins
+        self.trustedProxies = trustedProxies
+        self.metricsToken = metricsToken
     }
 }
 
@@ -82,6 +90,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     quiet.logLevel = .warning
     router.add(middleware: SecurityHeadersMiddleware(origins: dependencies.origins))
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: ClientAddressMiddleware(resolver: ClientAddressResolver(trustedProxies: dependencies.trustedProxies)))
     router.add(middleware: MetricsMiddleware())
     router.add(
         middleware: FileMiddleware(
@@ -96,15 +105,20 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
             middleware: FileMiddleware(
                 vendor, urlBasePath: "/vendor", cacheControl: .init([(MediaType(type: .any), [.noCache])]), logger: quiet))
     }
-    router.add(middleware: AuthenticationMiddleware(authenticator: dependencies.authenticator, origins: dependencies.origins))
+    router.add(middleware: MetricsEndpoint(render: dependencies.metrics, token: dependencies.metricsToken))
+    router.add(
+        middleware: AuthenticationMiddleware(
+            authenticator: dependencies.authenticator, cookie: SessionCookie(secure: dependencies.secureCookies),
+            origins: dependencies.origins))
 
     let openAPI = try Data(contentsOf: resourcesDirectory.appendingPathComponent("openapi.yaml"))
-    OperationsRoutes(health: dependencies.health, metrics: dependencies.metrics, openAPIDocument: ByteBuffer(bytes: openAPI))
+    OperationsRoutes(health: dependencies.health, openAPIDocument: ByteBuffer(bytes: openAPI))
         .add(to: router)
 
     let api = router.group("api/v1")
     AuthRoutes(
-        authenticator: dependencies.authenticator, repositories: dependencies.repositories, secureCookies: dependencies.secureCookies
+        authenticator: dependencies.authenticator, repositories: dependencies.repositories,
+        cookie: SessionCookie(secure: dependencies.secureCookies)
     )
     .add(to: api)
     TenantRoutes(

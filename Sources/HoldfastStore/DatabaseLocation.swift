@@ -20,6 +20,12 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the location holds a password (a PostgreSQL URL with `USER:PASSWORD@`).
+    public var hasPassword: Bool {
+        guard case .postgres(let url) = self, let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return false }
+        return url[scheme.upperBound..<at].contains(":")
+    }
+
     /// The location without a password, safe to print and log.
     public var description: String {
         switch self {

@@ -15,8 +15,28 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one and prints it.")
     var port = 8080
 
-    @Flag(help: "Mark the sign-in cookie Secure (when a TLS proxy fronts the server).")
+    @Flag(help: "Mark the sign-in cookie Secure and __Host- (when a TLS proxy fronts the server; an https --public-url implies it).")
     var secureCookies = false
+
+    @Option(help: "How long a new connection may take to send its first request header (slow clients are cut off).")
+    var headerTimeout = "10s"
+
+    @Option(help: "How long a connection with no request in progress is kept open.")
+    var idleTimeout = "60s"
+
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help:
+            "A proxy you run, as an address or CIDR (repeatable): the client its X-Forwarded-For names counts as the caller, for sign-in throttling, /metrics and the audit log."
+    )
+    var trustedProxies: [String] = []
+
+    @Option(
+        name: .customLong("metrics-token-file"),
+        help:
+            "A file only its owner can read, holding the bearer token Prometheus shows to scrape /metrics from off this host (or set HOLDFAST_METRICS_TOKEN). Without it /metrics answers this host only."
+    )
+    var metricsTokenFile: String?
 
     @Option(help: "How long a dropped session is held, from the last traffic received (tenants may override).")
     var grace = "30m"
@@ -67,6 +87,21 @@ struct Serve: AsyncParsableCommand {
         configuration.http.host = self.host
         configuration.http.port = self.port
         configuration.http.secureCookies = self.secureCookies
+        configuration.http.trustedProxies = try self.trustedProxies.map { text in
+            try Console.parse {
+                do { return try IPNetwork(text) } catch {
+                    throw ValidationFailure(message: "--trusted-proxy \(text): give an address or a CIDR such as 10.0.0.0/8.")
+                }
+            }
+        }
+        configuration.http.metricsToken = try Console.parse {
+            try Secret.read(file: self.metricsTokenFile, environment: "HOLDFAST_METRICS_TOKEN", flag: "--metrics-token-file")
+        }
+        configuration.http.headerTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.headerTimeout) })
+        configuration.http.idleTimeout = TimeInterval(try Console.parse { try DurationText.seconds(self.idleTimeout) })
+        guard configuration.http.headerTimeout >= 1, configuration.http.idleTimeout >= 1 else {
+            throw ValidationFailure(message: "--header-timeout and --idle-timeout must be at least 1s.")
+        }
         configuration.sessions.grace = TimeInterval(try Console.parse { try DurationText.seconds(self.grace) })
         configuration.sessions.heartbeat = TimeInterval(try Console.parse { try DurationText.seconds(self.heartbeat) })
         guard configuration.sessions.heartbeat >= 1, configuration.sessions.grace >= 1 else {

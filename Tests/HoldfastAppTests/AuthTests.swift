@@ -29,6 +29,33 @@ struct AuthTests {
         }
     }
 
+    @Test func behindHTTPSTheCookieIsSecureAndHostOnlyAndTheOldNameIsNotRead() async throws {
+        try await TestServer.run(configuring: { $0.publicURL = "https://holdfast.example.com" }) { server, client in
+            let login = try await client.send(
+                .post, "/api/v1/auth/login",
+                json: ["email": server.firstOperator.email, "password": server.firstOperator.password]
+            )
+            let token = try #require(JSON(login.body)["token"].string)
+            let cookie = try #require(login.headers[.setCookie])
+            #expect(cookie.hasPrefix("__Host-holdfast_session=\(token)"))
+            #expect(cookie.contains("Secure"))
+            #expect(cookie.contains("Path=/"))
+            #expect(!cookie.lowercased().contains("domain="))
+
+            let viaHostCookie = try await client.send(.get, "/api/v1/auth/me", headers: [.cookie: "__Host-holdfast_session=\(token)"])
+            #expect(viaHostCookie.status == .ok)
+            // A plain-named cookie could have been planted over HTTP: it signs nobody in.
+            let viaPlainCookie = try await client.send(.get, "/api/v1/auth/me", headers: [.cookie: "holdfast_session=\(token)"])
+            expectError(viaPlainCookie, .unauthorized, code: "unauthenticated")
+
+            let logout = try await client.send(
+                .post, "/api/v1/auth/logout",
+                headers: [.cookie: "__Host-holdfast_session=\(token)", .origin: "https://holdfast.example.com"])
+            #expect(logout.status == .noContent)
+            #expect(logout.headers[.setCookie]?.hasPrefix("__Host-holdfast_session=;") == true)
+        }
+    }
+
     @Test func aWrongPasswordAndAnUnknownEmailGetTheSameAnswer() async throws {
         try await TestServer.run { server, client in
             let wrongPassword = try await client.send(
@@ -44,18 +71,21 @@ struct AuthTests {
         }
     }
 
-    @Test func repeatedFailuresLockTheAccountEvenForTheRightPassword() async throws {
+    @Test func repeatedFailuresMakeThisAddressWaitWithRetryAfterThenTheRightPasswordWorks() async throws {
         try await TestServer.run { server, client in
             let email = server.firstOperator.email
             for _ in 0..<5 {
-                try await client.send(.post, "/api/v1/auth/login", json: ["email": email, "password": "guess-guess"])
+                let wrong = try await client.send(.post, "/api/v1/auth/login", json: ["email": email, "password": "guess-guess"])
+                expectError(wrong, .unauthorized, code: "invalid_credentials")
             }
-            let locked = try await client.send(
-                .post, "/api/v1/auth/login", json: ["email": email, "password": server.firstOperator.password]
-            )
-            expectError(locked, .tooManyRequests, code: "too_many_attempts")
+            // During the wait even the right password is refused, or the answer would give it away.
+            let waiting = try await client.send(
+                .post, "/api/v1/auth/login", json: ["email": email, "password": server.firstOperator.password])
+            expectError(waiting, .tooManyRequests, code: "too_many_attempts")
+            let retryAfter = try #require(waiting.headers[HTTPFields.Element.Name("Retry-After")!].flatMap { Int($0) })
+            #expect((1...60).contains(retryAfter))
 
-            server.clock.advance(by: 15 * 60 + 1)
+            server.clock.advance(by: TimeInterval(retryAfter))
             _ = try await client.signIn(email, server.firstOperator.password)
         }
     }

@@ -20,12 +20,16 @@ struct TestServer: Sendable {
 
     /// Builds the real application (same composition root as `serve`) and runs `body`
     /// against it in-process.
-    static func run(_ body: @escaping @Sendable (TestServer, any TestClientProtocol) async throws -> Void) async throws {
+    static func run(
+        configuring configure: (inout HoldfastConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (TestServer, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-app-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = HoldfastConfiguration()
         configuration.dataDirectory = directory.path
         configuration.authentication.bcryptCost = 4  // real bcrypt, cheapest cost: tests sign in often
+        configure(&configuration)
         let clock = ManualClock()
         var logger = Logger(label: "test")
         logger.logLevel = .warning

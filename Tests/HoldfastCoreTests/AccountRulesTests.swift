@@ -85,36 +85,90 @@ struct AccountRulesTests {
 struct LoginThrottleTests {
     let start = Date(timeIntervalSince1970: 1_795_000_000)
 
-    @Test func anAccountLocksAfterFiveFailuresUntilTheOldestLeavesTheWindow() {
-        var throttle = LoginThrottle()
-        for minute in 0..<5 {
-            let at = self.start.addingTimeInterval(Double(minute) * 60)
-            #expect(throttle.retryAfter(account: "ann", address: "10.0.0.\(minute)", now: at) == nil)
-            throttle.recordFailure(account: "ann", address: "10.0.0.\(minute)", now: at)
-        }
-        let locked = self.start.addingTimeInterval(5 * 60)
-        #expect(throttle.retryAfter(account: "ann", address: "10.9.9.9", now: locked) == self.start.addingTimeInterval(15 * 60))
-        #expect(throttle.retryAfter(account: "bob", address: "10.9.9.9", now: locked) == nil)
-        #expect(throttle.retryAfter(account: "ann", address: "10.9.9.9", now: self.start.addingTimeInterval(15 * 60)) == nil)
+    private func waitUntil(_ decision: LoginThrottle.Decision) -> Date? {
+        if case .wait(let until) = decision { return until }
+        return nil
     }
 
-    @Test func anAddressLocksAfterTwentyFailuresAcrossAccounts() {
+    @Test func parallelGuessesSeeOneAnotherBecauseEachCountsBeforeThePasswordIsChecked() {
         var throttle = LoginThrottle()
-        for index in 0..<20 {
-            throttle.recordFailure(account: "user\(index)", address: "203.0.113.7", now: self.start)
-        }
-        #expect(throttle.retryAfter(account: "fresh", address: "203.0.113.7", now: self.start) != nil)
-        #expect(throttle.retryAfter(account: "fresh", address: "203.0.113.8", now: self.start) == nil)
+        // A hundred guesses arrive together: none has been checked when the next is admitted.
+        let decisions = (0..<100).map { _ in throttle.admit(account: "ann", address: "203.0.113.7", now: self.start) }
+        #expect(decisions.prefix(5).allSatisfy { self.waitUntil($0) == nil })
+        #expect(decisions.dropFirst(5).allSatisfy { self.waitUntil($0) == self.start.addingTimeInterval(2) })
     }
 
-    @Test func successClearsTheAccountButNotTheAddress() {
-        var throttle = LoginThrottle(limits: .init(window: 900, failuresPerAccount: 2, failuresPerAddress: 3))
-        throttle.recordFailure(account: "ann", address: "a", now: self.start)
-        throttle.recordFailure(account: "ann", address: "a", now: self.start)
-        throttle.recordSuccess(account: "ann")
-        #expect(throttle.retryAfter(account: "ann", address: "b", now: self.start) == nil)
-        throttle.recordFailure(account: "bob", address: "a", now: self.start)
-        #expect(throttle.retryAfter(account: "carl", address: "a", now: self.start) != nil)
+    @Test func theOwnerFromAnAddressWithoutFailuresSignsInWhileTheAccountIsFlooded() {
+        var throttle = LoginThrottle()
+        var now = self.start
+        for _ in 0..<100 {
+            // The attacker comes back exactly when told, every time.
+            if case .wait(let until) = throttle.admit(account: "ann", address: "203.0.113.7", now: now) {
+                now = until
+                _ = throttle.admit(account: "ann", address: "203.0.113.7", now: now)
+            }
+        }
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "203.0.113.7", now: now)) != nil)
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "198.51.100.1", now: now)) == nil)
+    }
+
+    @Test func delaysDoubleWithEachFailureAndStopAtTheMaximum() {
+        var throttle = LoginThrottle(limits: .init(window: 86_400, freePerAccount: 5, freePerAddress: 3, baseDelay: 1, maxDelay: 60))
+        var now = self.start
+        var waits: [TimeInterval] = []
+        for index in 0..<12 {
+            // A different account each time: only the address's count applies.
+            switch throttle.admit(account: "user\(index)", address: "203.0.113.7", now: now) {
+            case .proceed: break
+            case .wait(let until):
+                waits.append(until.timeIntervalSince(now))
+                now = until
+                guard case .proceed = throttle.admit(account: "user\(index)", address: "203.0.113.7", now: now) else {
+                    Issue.record("refused at the time it was told to come back")
+                    return
+                }
+            }
+        }
+        #expect(waits == [1, 2, 4, 8, 16, 32, 60, 60, 60])
+    }
+
+    @Test func aDelayRunsFromWhenTheFailureWasKnown() {
+        var throttle = LoginThrottle(limits: .init(freePerAccount: 1, baseDelay: 2))
+        guard case .proceed(let attempt) = throttle.admit(account: "ann", address: "192.0.2.1", now: self.start) else {
+            Issue.record("the first attempt was refused")
+            return
+        }
+        // The password check took ten seconds (a loaded host); the wait starts after it.
+        throttle.failed(attempt, now: self.start.addingTimeInterval(10))
+        #expect(
+            self.waitUntil(throttle.admit(account: "ann", address: "192.0.2.1", now: self.start.addingTimeInterval(11)))
+                == self.start.addingTimeInterval(12))
+    }
+
+    @Test func anAccountsDelayReachesEveryAddressThatFailedRecentlyButNoOther() {
+        var throttle = LoginThrottle()
+        _ = throttle.admit(account: "bob", address: "192.0.2.1", now: self.start)  // one wrong guess, on another account
+        for _ in 0..<5 {
+            _ = throttle.admit(account: "ann", address: "203.0.113.7", now: self.start)
+        }
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "192.0.2.1", now: self.start)) != nil)
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "198.51.100.1", now: self.start)) == nil)
+    }
+
+    @Test func aSuccessTakesItsAttemptBackAndTheWindowForgets() {
+        var throttle = LoginThrottle(limits: .init(window: 900))
+        for _ in 0..<20 {
+            guard case .proceed(let attempt) = throttle.admit(account: "ann", address: "192.0.2.1", now: self.start) else {
+                Issue.record("a sign-in that succeeded every time was slowed")
+                return
+            }
+            throttle.succeeded(attempt)
+        }
+        for _ in 0..<30 {
+            _ = throttle.admit(account: "ann", address: "192.0.2.1", now: self.start)
+        }
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "192.0.2.1", now: self.start)) != nil)
+        #expect(self.waitUntil(throttle.admit(account: "ann", address: "192.0.2.1", now: self.start.addingTimeInterval(901))) == nil)
     }
 }
 

@@ -6,8 +6,7 @@ import Hummingbird
 struct AuthRoutes {
     let authenticator: Authenticator
     let repositories: Repositories
-    /// Whether the session cookie is marked `Secure` (behind HTTPS).
-    let secureCookies: Bool
+    let cookie: SessionCookie
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.post("auth/login", use: self.login)
@@ -23,13 +22,7 @@ struct AuthRoutes {
             token: signIn.token, expiresAt: signIn.expiresAt, user: UserDTO(signIn.user), tenant: tenant.map(TenantDTO.init)
         )
         var response = try payload.response(from: request, context: context)
-        response.setCookie(
-            Cookie(
-                name: AuthenticationMiddleware.cookieName, value: signIn.token,
-                maxAge: Int(signIn.expiresAt.timeIntervalSince(self.authenticator.now())),
-                path: "/", secure: self.secureCookies, httpOnly: true, sameSite: .lax
-            )
-        )
+        response.setCookie(self.cookie.issue(token: signIn.token, lifetime: signIn.expiresAt.timeIntervalSince(self.authenticator.now())))
         response.headers[.cacheControl] = "no-store"
         return response
     }
@@ -40,11 +33,7 @@ struct AuthRoutes {
             try await self.authenticator.signOut(digest: digest)
         }
         var response = Response(status: .noContent)
-        response.setCookie(
-            Cookie(
-                name: AuthenticationMiddleware.cookieName, value: "", maxAge: 0, path: "/", secure: self.secureCookies, httpOnly: true,
-                sameSite: .lax)
-        )
+        response.setCookie(self.cookie.cleared())
         return response
     }
 

@@ -18,9 +18,9 @@ import Logging
 /// never sent by a browser on its own, so requests carrying one need neither.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    static let cookieName = "holdfast_session"
 
     let authenticator: Authenticator
+    let cookie: SessionCookie
     let origins: OriginPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -41,8 +41,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
             }
             context.user = found.user
             context.tokenDigest = found.digest
-        } else if let cookie = request.cookies[Self.cookieName],
-            let found = try await self.authenticator.user(forToken: cookie.value)
+        } else if let token = self.cookie.token(in: request),
+            let found = try await self.authenticator.user(forToken: token)
         {
             context.user = found.user
             context.tokenDigest = found.digest

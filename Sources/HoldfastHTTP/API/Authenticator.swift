@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HoldfastCore
+import Hummingbird
 import HummingbirdBcrypt
 import NIOPosix
 import Synchronization
@@ -37,6 +38,7 @@ public final class Authenticator: Sendable {
     /// the latest; a sign-out here drops it at once.
     private let recognised = Mutex<[String: (user: User, tokenExpiresAt: Date, until: Date)]>([:])
     static let recognitionTTL: TimeInterval = 2
+    private static let retryAfter = HTTPFields.Element.Name("Retry-After")!
     static let recognitionCapacity = 10_000
 
     public init(configuration: Configuration, repositories: Repositories, now: @escaping @Sendable () -> Date) {
@@ -54,22 +56,31 @@ public final class Authenticator: Sendable {
     }
 
     /// Checks an e-mail and password and opens a sign-in.
-    /// - Throws: `rateLimited` while the account or address is locked, `unauthenticated` on a mismatch.
+    /// - Throws: `429 too_many_attempts` with `Retry-After` while this address must wait (see
+    ///   ``LoginThrottle``), `unauthenticated` on a mismatch.
     public func signIn(email: String, password: String, address: String) async throws -> SignIn {
         let account = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         let now = self.now()
-        if let retry = self.throttle.withLock({ $0.retryAfter(account: account, address: address, now: now) }) {
-            let seconds = max(1, Int(retry.timeIntervalSince(now).rounded(.up)))
-            throw CoreError(.rateLimited, code: "too_many_attempts", message: "Too many failed sign-ins; try again in \(seconds) seconds.")
+        let attempt: LoginThrottle.Attempt
+        switch self.throttle.withLock({ $0.admit(account: account, address: address, now: now) }) {
+        case .proceed(let admitted):
+            attempt = admitted
+        case .wait(let until):
+            let seconds = max(1, Int(until.timeIntervalSince(now).rounded(.up)))
+            throw APIError(
+                .tooManyRequests, code: "too_many_attempts",
+                message: "Too many failed sign-ins from here; try again in \(seconds) seconds.",
+                headers: [Self.retryAfter: "\(seconds)"])
         }
         let credentials = try await self.repositories.users.credentials(email: account)
         let hash = credentials?.passwordHash ?? self.decoyHash
         let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard matches, let user = credentials?.user else {
-            self.throttle.withLock { $0.recordFailure(account: account, address: address, now: now) }
+            let answered = self.now()
+            self.throttle.withLock { $0.failed(attempt, now: answered) }
             throw CoreError(.unauthenticated, code: "invalid_credentials", message: "The e-mail or password is wrong.")
         }
-        self.throttle.withLock { $0.recordSuccess(account: account) }
+        self.throttle.withLock { $0.succeeded(attempt) }
         let token = Self.newToken()
         let expiresAt = now.addingTimeInterval(self.configuration.tokenLifetime)
         try await self.repositories.accessTokens.create(

@@ -1,23 +1,15 @@
 import Foundation
 import Hummingbird
 
-/// `/healthz`, `/metrics` and `/openapi.yaml`: for load balancers, Prometheus and API users.
+/// `/healthz` and `/openapi.yaml`: for load balancers and API users (`/metrics` is
+/// `MetricsEndpoint`).
 struct OperationsRoutes {
     /// Answers whether the store can be queried right now.
     let health: @Sendable () async -> Bool
-    /// Renders the Prometheus text exposition.
-    let metrics: @Sendable () async -> String
     let openAPIDocument: ByteBuffer
 
     func add(to router: Router<AppRequestContext>) {
         router.get("healthz", use: self.healthz)
-        router.get("metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: await self.metrics()))
-            )
-        }
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: self.openAPIDocument))
         }
