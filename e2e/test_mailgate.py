@@ -1,8 +1,15 @@
-"""The e-mail channel: `holdfast mail-gate` reads one message on stdin, as an MTA pipes it."""
+"""The e-mail channel: `holdfast mail-gate` reads one message on stdin, as an MTA pipes it.
+
+From: proves nothing (issue 14): a mail joins a ticket only with the reply token carried in the
+subject of the mails the customer got about it."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 import subprocess
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime
 from datetime import datetime, timezone
@@ -31,13 +38,31 @@ def mail(sender: str | None, subject: str, text: str, html: str | None = None) -
     return message
 
 
+def mail_received(server: Server, to: str, number: int, timeout: float = 30) -> EmailMessage:
+    """The mail about ticket `number` that the server delivered to `to` (file outbox, as `make run` has it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for path in sorted((server.data_dir / "mail").glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if to in str(message["To"]) and f"[#{number}-" in str(message["Subject"]):
+                return message
+        assert time.monotonic() < deadline, f"no mail about ticket #{number} reached {to}"
+        time.sleep(0.2)
+
+
+def thread(server: Server, ticket_id: str) -> dict:
+    response = server.operator().get(f"{server.url}/api/v1/tickets/{ticket_id}", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def tickets(server: Server) -> list[dict]:
     response = server.operator().get(f"{server.url}/api/v1/tickets", timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["items"]
 
 
-def test_a_mail_files_a_ticket_and_a_reply_threads_onto_it(server: Server):
+def test_a_mail_files_an_unverified_ticket_and_a_reply_to_our_mail_threads_onto_it(server: Server):
     ann = member(server)
     first = mail(
         "Ann Example <ann@acme.test>",
@@ -48,18 +73,25 @@ def test_a_mail_files_a_ticket_and_a_reply_threads_onto_it(server: Server):
     first.add_attachment(b"\x89PNG fake screenshot bytes", maintype="image", subtype="png", filename="black.png")
     filed = gate(server, first.as_bytes())
     assert filed.returncode == 0, filed.stdout + filed.stderr
-    assert filed.stdout.decode().strip() == "filed ticket #1"
+    assert filed.stdout.decode().strip() == "filed ticket #1, unverified (the mail carried no reply token)"
 
     [ticket] = ann.get(f"{server.url}/api/v1/tickets", timeout=10).json()["items"]
     assert ticket["channel"] == "email"
+    assert ticket["unverified"] is True  # anyone can write ann's address in From
     assert ticket["subject"] == "Desktop session went black — again"
     assert ticket["occurredAt"].startswith("2026-11-26T09:15:00")
     detail = ann.get(f"{server.url}/api/v1/tickets/{ticket['id']}", timeout=10).json()
     assert "<script>alert(1)</script>" in detail["description"]  # kept as the customer wrote it: text, not markup
+    # The agents see it flagged, in the console and on the ticket.
+    assert "unverified sender" in server.operator().get(f"{server.url}/console", timeout=10).text
+    assert 'id="unverified"' in server.operator().get(f"{server.url}/support/tickets/{ticket['id']}", timeout=10).text
 
+    # Ann answers the acknowledgement she got, as any mail client does it: "Re: " and the same subject.
+    received = mail_received(server, "ann@acme.test", ticket["number"])
+    assert re.search(rf"\[#{ticket['number']}-[a-z0-9]{{16}}\]", str(received["Subject"])), received["Subject"]
     reply = mail(
         "ann@acme.test",
-        f"Re: [#{ticket['number']}] Desktop session went black — again",
+        f"Re: {received['Subject']}",
         "It happened once more at 14:02.\n\nOn Thu, Holdfast wrote:\n> We are looking into it.\n",
     )
     threaded = gate(server, reply.as_bytes())
@@ -67,19 +99,56 @@ def test_a_mail_files_a_ticket_and_a_reply_threads_onto_it(server: Server):
     assert threaded.stdout.decode().strip() == f"added the message to ticket #{ticket['number']}"
     detail = ann.get(f"{server.url}/api/v1/tickets/{ticket['id']}", timeout=10).json()
     assert [r["body"] for r in detail["replies"]] == ["It happened once more at 14:02."]
-    assert detail["replies"][0]["channel"] == "email"
+    assert detail["replies"][0]["channel"] == "email" and detail["replies"][0]["side"] == "customer"
     assert len(tickets(server)) == 1
 
 
-def test_a_tag_for_someone_elses_ticket_files_a_new_one_instead(server: Server):
+def test_a_tag_without_the_tickets_token_files_a_new_ticket_and_touches_no_other(server: Server):
     member(server)
     bob = member(server, slug="globex", email="bob@globex.test")
     assert gate(server, mail("ann@acme.test", "Printer", "Printing hangs.").as_bytes()).returncode == 0
+    assert gate(server, mail("ann@acme.test", "Scanner", "Scanning hangs.").as_bytes()).returncode == 0
+    printer, scanner = sorted(tickets(server), key=lambda ticket: ticket["number"])
+
+    # A guessed number, with no token or a made-up one: a new ticket for the sender.
     guessed = gate(server, mail("bob@globex.test", "Re: [#1] Printer", "Me too").as_bytes())
     assert guessed.returncode == 0, guessed.stdout
-    assert guessed.stdout.decode().strip() == "filed ticket #2"
+    assert guessed.stdout.decode().startswith("filed ticket #3, unverified")
+    made_up = gate(server, mail("ann@acme.test", "Re: [#1-aaaaaaaaaaaaaaaa] Printer", "Still").as_bytes())
+    assert made_up.stdout.decode().startswith("filed ticket #4, unverified")
+    # The token of ann's other ticket does not open this one.
+    scanner_token = re.search(r"\[#2-([a-z0-9]+)\]", str(mail_received(server, "ann@acme.test", 2)["Subject"])).group(1)
+    crossed = gate(server, mail("ann@acme.test", f"Re: [#1-{scanner_token}] Printer", "Crossed").as_bytes())
+    assert crossed.stdout.decode().startswith("filed ticket #5, unverified")
+
+    assert thread(server, printer["id"])["replies"] == [] and thread(server, scanner["id"])["replies"] == []
     [own] = bob.get(f"{server.url}/api/v1/tickets", timeout=10).json()["items"]
-    assert own["number"] == 2
+    assert own["number"] == 3 and own["unverified"] is True
+
+
+def test_a_forged_agent_mail_neither_answers_the_customer_nor_stops_the_clock(server: Server):
+    member(server)
+    server.cli("admin", "create-user", "--tenant", "operations", "--email", "al@holdfast.test", "--password", "correct horse",
+               "--role", "agent")
+    assert gate(server, mail("ann@acme.test", "VPN drops", "Every ten minutes.").as_bytes()).returncode == 0
+    [ticket] = tickets(server)
+    subject = str(mail_received(server, "ann@acme.test", ticket["number"])["Subject"])
+    mails_before = len(list((server.data_dir / "mail").glob("*.eml")))
+
+    forged = "It is fixed, nothing more to do. — Al"
+    # Without the token, as a stranger would send it: a new unverified ticket, not an answer.
+    stranger = gate(server, mail("Al <al@holdfast.test>", f"Re: [#{ticket['number']}] VPN drops", forged).as_bytes())
+    assert stranger.returncode == 0 and "unverified" in stranger.stdout.decode()
+    # With the token, as the customer (who has it) could send it: refused, nothing saved.
+    insider = gate(server, mail("Al <al@holdfast.test>", f"Re: {subject}", forged).as_bytes())
+    assert insider.returncode == 65, insider.stdout
+    assert "agent console" in insider.stdout.decode()
+
+    after = thread(server, ticket["id"])
+    assert after["replies"] == [] and after["firstRespondedAt"] is None and after["status"] == "new"
+    time.sleep(2)  # the mailer runs every second: nothing about a team answer went to the customer
+    new_mails = sorted((server.data_dir / "mail").glob("*.eml"))[mails_before:]
+    assert not any("replied to your ticket" in path.read_text() for path in new_mails)
 
 
 def test_refused_mail_bounces_with_a_reason_and_saves_nothing(server: Server):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import Server
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
@@ -84,7 +86,7 @@ def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_
         )
         assert filed.status_code == 201, filed.text
         ticket = filed.json()
-        received = mail.wait_for(lambda m: f"[#{ticket['number']}]" in str(m["Subject"]))
+        received = mail.wait_for(lambda m: f"[#{ticket['number']}-" in str(m["Subject"]))
         assert str(received["To"]).endswith("ann@acme.test>") or str(received["To"]) == "ann@acme.test"
         assert "Überall 502" in str(received["Subject"])
         assert "We will answer by" in body_text(received)
@@ -97,7 +99,7 @@ def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_
         assert answer.status_code == 201, answer.text
         assert answer.json()["firstRespondedAt"] is not None
         replied = mail.wait_for(lambda m: "restarted the proxy" in body_text(m))
-        assert f"[#{ticket['number']}]" in str(replied["Subject"])
+        assert f"[#{ticket['number']}-" in str(replied["Subject"])
     finally:
         server.stop()
         mail.stop()
@@ -123,7 +125,7 @@ def test_without_smtp_mail_lands_in_the_data_directory(server: Server):
         time.sleep(0.2)
     [message] = list(outbox.glob("*.eml"))
     assert oct(message.stat().st_mode & 0o777) == "0o600"
-    assert f"[#{filed.json()['number']}]" in message.read_text()
+    assert re.search(rf"\[#{filed.json()['number']}-[a-z0-9]{{16}}\]", message.read_text())
 
 
 def test_voters_hear_when_a_suggestion_changes_status_and_merges_keep_one_vote_each(binary, data_dir):

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastCore
 import SQLKit
 
 /// One step of the schema, applied once and recorded in `schema_migrations`.
@@ -276,6 +277,16 @@ extension Database {
             // `retention`; NULL is the standard setting.
             try await database.alter(table: "tenants").column("network", type: .text).run()
             try await database.alter(table: "tenants").column("limits", type: .text).run()
+        },
+        Migration(version: 10, name: "ticket reply tokens") { database in
+            // A mail joins a ticket only with its reply token (Ticket.replyToken). Tickets filed before
+            // get one now; a reply to one of their old `[#N]` mails files a new, unverified ticket.
+            try await database.alter(table: "tickets").column("reply_token", type: .text).run()
+            try await database.alter(table: "tickets").column("unverified", type: .bigint, .notNull, .default(0)).run()
+            for row in try await database.select().column("id").from("tickets").all() {
+                try await database.update("tickets").set("reply_token", to: ReplyToken.make())
+                    .where("id", .equal, try row.decode(column: "id", as: String.self)).run()
+            }
         },
     ]
 }

@@ -183,6 +183,8 @@ public struct SQLTicketRepository: TicketRepository {
             ("assignee_id", SQLBind(ticket.assigneeID?.description)),
             ("breach_warnings_sent", SQLBind(try jsonText(warnings))),
             ("revision", SQLBind(ticket.revision)),
+            ("reply_token", SQLBind(ticket.replyToken)),
+            ("unverified", SQLBind(ticket.unverified ? 1 : 0)),
         ]
     }
 
@@ -228,6 +230,9 @@ public struct SQLTicketRepository: TicketRepository {
                 return warning
             })
         ticket.revision = try row.decode(column: "revision", as: Int.self)
+        // NULL only if written by an older server after the migration: such a ticket takes no mail.
+        ticket.replyToken = try row.decode(column: "reply_token", as: String?.self) ?? ""
+        ticket.unverified = try row.decode(column: "unverified", as: Int.self) != 0
         return ticket
     }
 }

@@ -9,10 +9,13 @@ import HoldfastStore
 struct MailGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mail-gate",
-        abstract: "File one RFC 822 message from stdin as a ticket, or as a reply to the ticket its subject names ([#N]).",
+        abstract:
+            "File one RFC 822 message from stdin as a ticket, or as a reply to the ticket whose tag and reply token its subject carries ([#N-token]).",
         discussion: """
-            Exit 0 when filed. A refused message prints the reason for the sender on stdout and exits 67 (unknown \
-            sender) or 65 (unreadable or too large); nothing is saved. A failing database exits 75 (EX_TEMPFAIL), \
+            From: proves nothing: without the ticket's reply token a mail files a new, unverified ticket for the \
+            user it names, and a support team address on a ticket's thread is refused (the team answers in the \
+            console). Exit 0 when filed. A refused message prints the reason for the sender on stdout and exits 67 \
+            (unknown sender) or 65 (unreadable, too large, or from the team); nothing is saved. A failing database exits 75 (EX_TEMPFAIL), \
             so the MTA keeps the message and tries again.
             """
     )
@@ -41,8 +44,8 @@ struct MailGateCommand: AsyncParsableCommand {
             throw ExitCode(75)
         }
         switch outcome {
-        case .filed(let number):
-            Console.say("filed ticket #\(number)")
+        case .filed(let number, let unverified):
+            Console.say(unverified ? "filed ticket #\(number), unverified (the mail carried no reply token)" : "filed ticket #\(number)")
         case .replied(let number):
             Console.say("added the message to ticket #\(number)")
         case .bounced(let text, let reason):

@@ -126,9 +126,10 @@ struct JSONWriterTests {
         let keys = [
             "id", "number", "kind", "channel", "status", "priority", "subject", "description", "occurredAt", "whatHappened",
             "sessionId", "requesterId", "tenantId", "createdAt", "firstResponseDueAt", "firstRespondedAt",
-            "firstResponseBusinessMinutes",
+            "firstResponseBusinessMinutes", "unverified",
         ]
         #expect(Set(object.keys) == Set(keys))
+        #expect(object["unverified"] as? Bool == false)
     }
 
     @Test("A listed ticket's memorised JSON is used only at the same revision")

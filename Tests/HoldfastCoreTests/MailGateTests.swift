@@ -12,35 +12,85 @@ struct MailGateTests {
         self.ticket = try TicketFixtures.ticket(at: self.now.addingTimeInterval(-86_400), number: 42)
     }
 
-    func message(subject: String, text: String = "Still broken.\n\nOn Mon, Al wrote:\n> fixed?", date: Date? = nil) -> MailMessage {
-        MailMessage(from: MailAddress(address: TicketFixtures.customer.email), subject: subject, date: date, text: text)
+    func message(
+        subject: String, from: String = TicketFixtures.customer.email, text: String = "Still broken.\n\nOn Mon, Al wrote:\n> fixed?",
+        date: Date? = nil
+    ) -> MailMessage {
+        MailMessage(from: MailAddress(address: from), subject: subject, date: date, text: text)
     }
 
-    @Test("Unknown senders get the bounce text and nothing else")
+    /// The subject of a reply to one of our mails about the ticket.
+    var replySubject: String { "Re: \(MailSubject.tag(self.ticket)) Terminal froze" }
+
+    @Test("Unknown senders without a reply token get the bounce text and nothing else")
     func unknownSender() {
         let plan = MailGate.plan(self.message(subject: "Help"), sender: nil, thread: nil, at: self.now)
-        #expect(plan == .bounce(MailGateBounce.unknownSender(TicketFixtures.customer.email)))
+        #expect(plan == .bounce(MailGateBounce.unknownSender(TicketFixtures.customer.email), .unknownSender))
     }
 
-    @Test("A tagged reply from the requester threads onto the ticket without the quoted text")
+    @Test("A reply carrying the ticket's token threads onto it without the quoted text")
     func threadedReply() {
         let plan = MailGate.plan(
-            self.message(subject: "Re: [#42] Terminal froze"), sender: TicketFixtures.customer, thread: self.ticket, at: self.now)
-        #expect(plan == .reply(to: self.ticket, body: "Still broken.", side: .customer))
-        let agentPlan = MailGate.plan(self.message(subject: "[#42]"), sender: TicketFixtures.agent, thread: self.ticket, at: self.now)
-        #expect(agentPlan == .reply(to: self.ticket, body: "Still broken.", side: .team))
+            self.message(subject: self.replySubject), sender: TicketFixtures.customer, thread: self.ticket, at: self.now)
+        #expect(plan == .reply(to: self.ticket, body: "Still broken.", author: .sender))
     }
 
-    @Test("A tag for someone else's ticket files a new ticket instead of touching theirs")
-    func foreignTag() {
-        let plan = MailGate.plan(
-            self.message(subject: "Re: [#42] guess"), sender: TicketFixtures.stranger, thread: self.ticket, at: self.now)
-        guard case .newTicket(let new) = plan else {
-            Issue.record("expected a new ticket, got \(plan)")
+    @Test("From: alone threads nothing: no token, another ticket's token or a guessed one files a new, unverified ticket")
+    func tokenRequired() {
+        var other = self.ticket
+        other.replyToken = ReplyToken.make()
+        for subject in [
+            "Re: [#42] Terminal froze", "Re: \(MailSubject.tag(other)) Terminal froze", "Re: [#42-aaaaaaaaaaaaaaaa] Terminal froze",
+            "Re: [#42-\(self.ticket.replyToken.dropLast())] Terminal froze",
+        ] {
+            let plan = MailGate.plan(self.message(subject: subject), sender: TicketFixtures.customer, thread: self.ticket, at: self.now)
+            guard case .newTicket(let new) = plan else {
+                Issue.record("\(subject): expected a new ticket, got \(plan)")
+                continue
+            }
+            #expect(new.unverified && new.subject == "Terminal froze" && new.channel == .email)
+        }
+    }
+
+    @Test("A mail from a team address never becomes a team reply: refused on a thread, unverified without one")
+    func forgedAgent() {
+        let onThread = MailGate.plan(
+            self.message(subject: self.replySubject), sender: TicketFixtures.agent, thread: self.ticket, at: self.now)
+        #expect(onThread == .bounce(MailGateBounce.teamByMail(ticketNumber: 42), .teamByMail))
+        guard
+            case .newTicket(let new) = MailGate.plan(
+                self.message(subject: "[#42]"), sender: TicketFixtures.agent, thread: self.ticket, at: self.now)
+        else {
+            Issue.record("expected a new ticket")
             return
         }
-        #expect(new.subject == "guess")
-        #expect(new.channel == .email)
+        #expect(new.unverified)
+    }
+
+    @Test("Someone else with the token (a forwarded mail) writes as the requester, and the reply says who mailed it")
+    func forwardedReply() {
+        let stranger = TicketFixtures.stranger
+        let plan = MailGate.plan(
+            self.message(subject: self.replySubject, from: stranger.email), sender: stranger, thread: self.ticket, at: self.now)
+        #expect(plan == .reply(to: self.ticket, body: "By mail from \(stranger.email):\n\nStill broken.", author: .requester))
+        let unknown = MailGate.plan(self.message(subject: self.replySubject), sender: nil, thread: self.ticket, at: self.now)
+        guard case .reply(_, _, .requester) = unknown else {
+            Issue.record("expected a reply as the requester, got \(unknown)")
+            return
+        }
+    }
+
+    @Test("Tokens are compared whole: empty, shorter, longer or differing tokens do not match")
+    func tokenComparison() {
+        let token = self.ticket.replyToken
+        #expect(token.count == ReplyToken.length)
+        #expect(ReplyToken.matches(token, token))
+        #expect(!ReplyToken.matches("", ""))
+        #expect(!ReplyToken.matches(String(token.dropLast()), token))
+        #expect(!ReplyToken.matches(token + "a", token))
+        let flipped = String(token.dropLast()) + (token.last == "a" ? "b" : "a")
+        #expect(!ReplyToken.matches(flipped, token))
+        #expect(ReplyToken.make() != ReplyToken.make())
     }
 
     @Test("A new ticket by mail: cleaned subject, plausible occurrence time, valid as a ticket")

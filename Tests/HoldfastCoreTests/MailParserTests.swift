@@ -90,7 +90,7 @@ struct MailParserTests {
                 > Does it work now?
                 """))
         #expect(mail.subject == "AW: Re: Ärger mit Terminal [#42]")
-        #expect(mail.threadNumber == 42)
+        #expect(mail.threadTag == MailSubject.Tag(number: 42, token: nil))
         #expect(mail.inReplyTo == "0b5c8a2e@holdfast.example")
         #expect(mail.from == MailAddress(address: "jane@acme.example", name: "Doe, Jane"))
         #expect(MailSubject.cleaned(mail.subject) == "Ärger mit Terminal")
@@ -227,12 +227,17 @@ struct MailParserTests {
         #expect(MailParser.address("Jane Doe") == nil)
     }
 
-    @Test("Thread tags: the first [#N] counts; look-alikes do not")
+    @Test("Thread tags: the first [#N] or [#N-token] counts; look-alikes do not")
     func threadTags() {
-        #expect(MailSubject.threadNumber(in: "Re: [#123] Terminal") == 123)
-        #expect(MailSubject.threadNumber(in: "[#x] [#7] and [#8]") == 7)
-        #expect(MailSubject.threadNumber(in: "Ticket #5 [#] [# 6] [#12345678901]") == nil)
+        #expect(MailSubject.tag(in: "Re: [#123] Terminal") == MailSubject.Tag(number: 123, token: nil))
+        #expect(MailSubject.tag(in: "Re: [#123-k7q2m9x4ab3cd5ef] Terminal") == MailSubject.Tag(number: 123, token: "k7q2m9x4ab3cd5ef"))
+        // Some clients shout; tokens are compared in lower case.
+        #expect(MailSubject.tag(in: "RE: [#123-K7Q2M9X4AB3CD5EF]")?.token == "k7q2m9x4ab3cd5ef")
+        #expect(MailSubject.tag(in: "[#x] [#7] and [#8]")?.number == 7)
+        #expect(MailSubject.tag(in: "[#7-] [#8-a b] [#9-ok]") == MailSubject.Tag(number: 9, token: "ok"))
+        #expect(MailSubject.tag(in: "Ticket #5 [#] [# 6] [#12345678901] [#-abc]") == nil)
         #expect(MailSubject.cleaned("RE: Fwd: Re[2]: [#9] Terminal   froze") == "Terminal froze")
+        #expect(MailSubject.cleaned("Re: [#9-k7q2m9x4ab3cd5ef] Terminal froze") == "Terminal froze")
         #expect(MailSubject.cleaned("Reminder: invoices") == "Reminder: invoices")
     }
 

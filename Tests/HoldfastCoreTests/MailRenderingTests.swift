@@ -81,9 +81,9 @@ struct MailRenderingTests {
             ticket, to: MailAddress(address: "cat@acme.example", name: "Cat"), timeZone: TimeZone(identifier: "Europe/London")!,
             at: ticket.createdAt)
         #expect(mail.kind == .ticketReceived)
-        #expect(mail.subject == "[#42] Terminal froze")
+        #expect(mail.subject == "[#42-\(ticket.replyToken)] Terminal froze")
         #expect(mail.body.contains("We will answer by Monday 30 November, 12:00 (Europe/London)."))
-        #expect(mail.body.contains("keep [#42] in the subject"))
+        #expect(mail.body.contains("keep [#42-\(ticket.replyToken)] in the subject"))
         let newYork = SupportMail.ticketReceived(
             ticket, to: MailAddress(address: "cat@acme.example"), timeZone: TimeZone(identifier: "America/New_York")!, at: ticket.createdAt)
         #expect(newYork.body.contains("We will answer by Monday 30 November, 07:00 (America/New_York)."))
@@ -102,7 +102,19 @@ struct MailRenderingTests {
         let status = SupportMail.statusChanged(
             ticket, from: .open, to: .closed, recipient: MailAddress(address: "cat@acme.example"), at: ticket.createdAt)
         #expect(status.body.contains("is now closed (it was open)"))
-        #expect(status.subject.hasPrefix("[#5] "))
+        #expect(status.subject.hasPrefix("[#5-\(ticket.replyToken)] "))
+        // The team answers in the console: its mails carry no reply token.
+        let forAssignee = SupportMail.statusChanged(
+            ticket, from: .waitingOnCustomer, to: .closed, recipient: MailAddress(address: "al@holdfast.example"), forTeam: true,
+            at: ticket.createdAt)
+        #expect(forAssignee.subject.hasPrefix("[#5] ") && forAssignee.body.contains("agent console"))
+        #expect(!forAssignee.body.contains(ticket.replyToken))
+        let customerReply = TicketReply(
+            ticketID: ticket.id, authorID: TicketFixtures.customer.id, side: .customer, visibility: .public, body: "Thanks",
+            channel: .email, createdAt: ticket.createdAt)
+        let toTeam = SupportMail.customerReplied(
+            ticket, reply: customerReply, to: MailAddress(address: "al@holdfast.example"), at: ticket.createdAt)
+        #expect(toTeam.subject.hasPrefix("[#5] ") && !toTeam.subject.contains(ticket.replyToken))
         let bounce = MailGateBounce.unknownSender("eve@evil.example")
         #expect(bounce.hasPrefix("We could not file your message: eve@evil.example is not a Holdfast account"))
         #expect(MailGateBounce.rejected(.invalidInput("mail_no_from", "The message has no From address.")).contains("Nothing was saved"))

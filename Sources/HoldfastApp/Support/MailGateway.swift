@@ -4,7 +4,8 @@ import HoldfastHTTP
 import Logging
 
 /// The e-mail channel: one RFC 5322 message, as an MTA pipes it to `holdfast mail-gate`, becomes
-/// a new ticket or a reply on the ticket its subject names (`[#42]`).
+/// a new ticket, or a reply on the ticket whose tag and reply token its subject carries
+/// (`[#42-token]`, as in every mail the customer got about it).
 ///
 /// Everything is decided before anything is written (``MailGate/plan(_:sender:thread:at:)``), and
 /// the ticket or reply is saved with its mails in one transaction, so a refused message leaves
@@ -12,8 +13,8 @@ import Logging
 public struct MailGateway: Sendable {
     /// What became of one message.
     public enum Outcome: Sendable, Equatable {
-        /// A new ticket was filed for the sender.
-        case filed(number: Int)
+        /// A new ticket was filed for the sender; `unverified` unless the mail proved who sent it.
+        case filed(number: Int, unverified: Bool)
         /// The message was added to an existing ticket.
         case replied(number: Int)
         /// Nothing was saved; the text says why, in words for the sender (the MTA mails it back).
@@ -50,22 +51,42 @@ public struct MailGateway: Sendable {
         }
         let sender = try await self.repositories.users.credentials(email: parsed.from.address)?.user
         var thread: Ticket?
-        if let number = parsed.threadNumber {
+        if let number = parsed.threadTag?.number {
             thread = try await self.repositories.tickets.find(number: number)
         }
+        let messageID = parsed.messageID ?? "none"
         do {
             switch MailGate.plan(parsed, sender: sender, thread: thread, at: now) {
-            case .bounce(let text):
-                self.logger.notice("mail refused: unknown sender", metadata: ["mail.message-id": "\(parsed.messageID ?? "none")"])
+            case .bounce(let text, .unknownSender):
+                self.logger.notice("mail refused: unknown sender", metadata: ["mail.message-id": "\(messageID)"])
                 return .bounced(text, reason: .unknownSender)
+            case .bounce(let text, .teamByMail):
+                self.logger.notice("mail refused: a team address on a ticket's thread", metadata: ["mail.message-id": "\(messageID)"])
+                return .bounced(text, reason: .refused)
             case .newTicket(let new):
                 guard let sender else { return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender) }
+                if parsed.threadTag != nil {
+                    // A tag without the ticket's token: guessed, stale or forged. Nothing is added there.
+                    self.logger.notice(
+                        "mail tag without a valid reply token: filed as a new ticket",
+                        metadata: ["mail.message-id": "\(messageID)", "tag.number": "\(parsed.threadTag?.number ?? 0)"])
+                }
                 let view = try await self.desk.file(new, requesterEmail: nil, by: sender)
-                return .filed(number: view.ticket.number)
-            case .reply(let ticket, let body, _):
-                guard let sender else { return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender) }
+                return .filed(number: view.ticket.number, unverified: view.ticket.unverified)
+            case .reply(let ticket, let body, let author):
+                let writer: User
+                switch author {
+                case .sender:
+                    guard let sender else { return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender) }
+                    writer = sender
+                case .requester:
+                    guard let requester = try await self.repositories.users.find(id: ticket.requesterID) else {
+                        return .bounced(MailGateBounce.unknownSender(parsed.from.address), reason: .unknownSender)
+                    }
+                    writer = requester
+                }
                 let view = try await self.desk.reply(
-                    to: ticket.id, body: body, visibility: .public, status: nil, channel: .email, by: sender)
+                    to: ticket.id, body: body, visibility: .public, status: nil, channel: .email, by: writer)
                 return .replied(number: view.ticket.number)
             }
         } catch let error as CoreError where error.kind == .invalidInput || error.kind == .forbidden || error.kind == .conflict {

@@ -186,7 +186,8 @@ public struct SupportDesk: SupportService {
         case .customerReplied(let reply):
             return SupportMail.customerReplied(ticket, reply: reply, to: recipient, at: now)
         case .statusChanged(let from, let to):
-            return SupportMail.statusChanged(ticket, from: from, to: to, recipient: recipient, at: now)
+            return SupportMail.statusChanged(
+                ticket, from: from, to: to, recipient: recipient, forTeam: AccessPolicy.isSupportTeam(user), at: now)
         case .breachWarning(let warning):
             return SupportMail.breachWarning(ticket, warning: warning, to: recipient, timeZone: try await self.zone(of: user), at: now)
         case .assigned:

@@ -60,19 +60,37 @@ public struct MailMessage: Sendable, Codable, Hashable {
         self.attachments = attachments
     }
 
-    /// The ticket number tagged in the subject (`[#123]`), which threads the mail onto that ticket.
-    public var threadNumber: Int? { MailSubject.threadNumber(in: self.subject) }
+    /// The ticket tag in the subject (`[#123-token]`, or `[#123]` without a token).
+    public var threadTag: MailSubject.Tag? { MailSubject.tag(in: self.subject) }
 }
 
 /// Rules about mail subjects: the thread tag and reply prefixes.
 public enum MailSubject {
-    /// The number in the first `[#N]` tag of `subject` (1 to 9 digits), or `nil`.
-    public static func threadNumber(in subject: String) -> Int? {
-        self.tagRange(in: subject).flatMap { Int(subject[$0].dropFirst(2).dropLast()) }
+    /// A ticket tag as found in a subject: the number, and the reply token when there is one.
+    public struct Tag: Sendable, Hashable {
+        public var number: Int
+        public var token: String?
+
+        public init(number: Int, token: String?) {
+            self.number = number
+            self.token = token
+        }
     }
 
-    /// The tag for ticket `number`, as outgoing subjects carry it: `[#123]`.
-    public static func tag(_ number: Int) -> String { "[#\(number)]" }
+    /// The first tag in `subject`: `[#N]` or `[#N-TOKEN]`, N of 1 to 9 digits and TOKEN letters and digits.
+    public static func tag(in subject: String) -> Tag? {
+        guard let range = self.tagRange(in: subject) else { return nil }
+        let inside = subject[range].dropFirst(2).dropLast()
+        let parts = inside.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let number = Int(parts[0]) else { return nil }
+        return Tag(number: number, token: parts.count == 2 ? String(parts[1]).lowercased() : nil)
+    }
+
+    /// The tag of mails to the customer: `[#123-token]`, so a reply to any of them joins the ticket.
+    public static func tag(_ ticket: Ticket) -> String { "[#\(ticket.number)-\(ticket.replyToken)]" }
+
+    /// The tag of mails to the team, which carry no token (the team answers in the console).
+    public static func teamTag(_ number: Int) -> String { "[#\(number)]" }
 
     /// A subject fit for a new ticket: reply and forward prefixes (`Re:`, `Fwd:`, `Fw:`, `AW:`, `WG:`, `SV:`,
     /// `Antw:`, also `Re[2]:`) and any thread tag removed, whitespace collapsed.
@@ -95,8 +113,13 @@ public enum MailSubject {
         var search = subject.startIndex..<subject.endIndex
         while let open = subject.range(of: "[#", range: search) {
             let digits = subject[open.upperBound...].prefix { $0.isASCII && $0.isNumber }
-            if (1...9).contains(digits.count), digits.endIndex < subject.endIndex, subject[digits.endIndex] == "]" {
-                return open.lowerBound..<subject.index(after: digits.endIndex)
+            var end = digits.endIndex
+            if end < subject.endIndex, subject[end] == "-" {
+                let token = subject[subject.index(after: end)...].prefix(64).prefix(while: ReplyToken.isTokenCharacter)
+                if !token.isEmpty { end = token.endIndex }
+            }
+            if (1...9).contains(digits.count), end < subject.endIndex, subject[end] == "]" {
+                return open.lowerBound..<subject.index(after: end)
             }
             search = open.upperBound..<subject.endIndex
         }

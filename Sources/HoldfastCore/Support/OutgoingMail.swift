@@ -149,8 +149,10 @@ public struct OutgoingMailRenderer: Sendable, Hashable {
 
 /// The texts of the support desk's mails, ready to enqueue.
 ///
-/// Subjects carry the ticket tag (`[#42]`), so a reply to any of them threads back onto the ticket through the
-/// mail gate. Ticket text is quoted as plain text; nothing is interpreted as HTML.
+/// Mails to the customer carry the ticket's tag with its reply token (`[#42-token]`), so their ordinary
+/// "Reply" threads back onto the ticket through the mail gate; mails to the team carry the bare number
+/// (`[#42]`), as the team answers in the console. Ticket text is quoted as plain text; nothing is
+/// interpreted as HTML.
 public enum SupportMail {
     /// "We have your ticket", with the due time on the customer's own clock.
     public static func ticketReceived(_ ticket: Ticket, to recipient: MailAddress, timeZone: TimeZone, at now: Date) -> OutboxMessage {
@@ -162,8 +164,8 @@ public enum SupportMail {
         if let due = ticket.firstResponseDueAt {
             lines.append("We will answer by \(SupportTimeText.dateAndTime(due, in: timeZone)).")
         }
-        lines += ["", "To add anything, reply to this mail and keep \(MailSubject.tag(ticket.number)) in the subject."]
-        return self.message(.ticketReceived, ticket, to: recipient, lines: lines, at: now)
+        lines += ["", "To add anything, reply to this mail and keep \(MailSubject.tag(ticket)) in the subject."]
+        return self.message(.ticketReceived, ticket, to: recipient, lines: lines, at: now, forTeam: false)
     }
 
     /// The team's public reply, quoted in full.
@@ -173,28 +175,34 @@ public enum SupportMail {
         var lines = ["\(authorName) replied to your ticket #\(ticket.number):", "", reply.body, ""]
         if status == .waitingOnCustomer { lines.append("We are waiting for your answer: reply to this mail.") }
         if status == .resolved { lines.append("We think this is solved. If it is not, reply to this mail and the ticket opens again.") }
-        lines.append("Keep \(MailSubject.tag(ticket.number)) in the subject when you reply.")
-        return self.message(.ticketReplied, ticket, to: recipient, lines: lines, at: now)
+        lines.append("Keep \(MailSubject.tag(ticket)) in the subject when you reply.")
+        return self.message(.ticketReplied, ticket, to: recipient, lines: lines, at: now, forTeam: false)
     }
 
-    /// A status change without a reply (for the customer), or a customer closing their ticket (for the assignee).
+    /// A status change without a reply (for the customer), or a customer closing their ticket (for the
+    /// assignee: `forTeam`).
     public static func statusChanged(
-        _ ticket: Ticket, from: TicketStatus, to status: TicketStatus, recipient: MailAddress, at now: Date
+        _ ticket: Ticket, from: TicketStatus, to status: TicketStatus, recipient: MailAddress, forTeam: Bool = false, at now: Date
     ) -> OutboxMessage {
         let lines = [
             "Ticket #\(ticket.number) \"\(ticket.subject)\" is now \(status.rawValue) (it was \(from.rawValue)).",
             "",
-            status == .closed
-                ? "Reply to this mail, keeping \(MailSubject.tag(ticket.number)) in the subject, if you need to reopen it."
-                : "Reply to this mail, keeping \(MailSubject.tag(ticket.number)) in the subject, to add anything.",
+            forTeam
+                ? "Open it in the agent console."
+                : status == .closed
+                    ? "Reply to this mail, keeping \(MailSubject.tag(ticket)) in the subject, if you need to reopen it."
+                    : "Reply to this mail, keeping \(MailSubject.tag(ticket)) in the subject, to add anything.",
         ]
-        return self.message(.ticketStatusChanged, ticket, to: recipient, lines: lines, at: now)
+        return self.message(.ticketStatusChanged, ticket, to: recipient, lines: lines, at: now, forTeam: forTeam)
     }
 
     /// A customer's reply, for the assignee.
     public static func customerReplied(_ ticket: Ticket, reply: TicketReply, to recipient: MailAddress, at now: Date) -> OutboxMessage {
-        let lines = ["The customer replied to ticket #\(ticket.number), which is now \(ticket.status.rawValue):", "", reply.body]
-        return self.message(.ticketCustomerReplied, ticket, to: recipient, lines: lines, at: now)
+        let lines = [
+            "The customer replied to ticket #\(ticket.number), which is now \(ticket.status.rawValue):", "", reply.body, "",
+            "Answer it from the agent console.",
+        ]
+        return self.message(.ticketCustomerReplied, ticket, to: recipient, lines: lines, at: now, forTeam: true)
     }
 
     /// A breach warning for the team, the due time on the reader's clock.
@@ -209,7 +217,7 @@ public enum SupportMail {
             "",
             "Answer it from the agent console.",
         ]
-        return self.message(.ticketBreachWarning, ticket, to: recipient, lines: lines, at: now)
+        return self.message(.ticketBreachWarning, ticket, to: recipient, lines: lines, at: now, forTeam: true)
     }
 
     /// A suggestion someone voted for or follows changed status.
@@ -225,12 +233,13 @@ public enum SupportMail {
     }
 
     private static func message(
-        _ kind: OutboxKind, _ ticket: Ticket, to recipient: MailAddress, lines: [String], at now: Date
+        _ kind: OutboxKind, _ ticket: Ticket, to recipient: MailAddress, lines: [String], at now: Date, forTeam: Bool
     )
         -> OutboxMessage
     {
-        OutboxMessage(
-            kind: kind, to: recipient, subject: "\(MailSubject.tag(ticket.number)) \(ticket.subject)",
+        let tag = forTeam ? MailSubject.teamTag(ticket.number) : MailSubject.tag(ticket)
+        return OutboxMessage(
+            kind: kind, to: recipient, subject: "\(tag) \(ticket.subject)",
             body: (lines + ["", "— Holdfast Support"]).joined(separator: "\n"), createdAt: now)
     }
 }
@@ -244,6 +253,16 @@ public enum MailGateBounce {
 
         Send it from the e-mail address you sign in with, or file the ticket in the portal. \
         If you have no account, ask your organisation's Holdfast administrator to create one for you.
+        """
+    }
+
+    /// A mail from a support team address on a ticket's thread.
+    public static func teamByMail(ticketNumber: Int) -> String {
+        """
+        We did not add your message to ticket #\(ticketNumber): the team answers tickets in the agent console, \
+        not by mail, because anyone can put a team member's address in From.
+
+        Open ticket #\(ticketNumber) in the agent console and answer there.
         """
     }
 

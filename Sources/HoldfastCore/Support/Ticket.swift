@@ -119,6 +119,13 @@ public struct Ticket: Sendable, Codable, Hashable {
     /// Increases by one with every saved change; ``TicketRepository/save(_:replies:outbox:)`` refuses a stale
     /// copy, so two agents answering at once cannot overwrite each other.
     public var revision: Int
+    /// The secret a mail must carry to join this ticket (``MailSubject/tag(_:)``, `[#42-…]`): it is in the
+    /// subject of every mail the customer gets about the ticket, so their ordinary "Reply" carries it.
+    /// `From:` alone proves nothing.
+    public var replyToken: String
+    /// Filed by mail without a reply token: anyone can write any `From:`, so the team checks with the
+    /// requester before acting on it.
+    public var unverified: Bool
 
     public init(
         id: ID = ID(),
@@ -137,10 +144,14 @@ public struct Ticket: Sendable, Codable, Hashable {
         createdAt: Date,
         firstResponseTargetMinutes: Int? = nil,
         firstResponseDueAt: Date? = nil,
-        assigneeID: User.ID? = nil
+        assigneeID: User.ID? = nil,
+        replyToken: String = ReplyToken.make(),
+        unverified: Bool = false
     ) {
         self.id = id
         self.number = number
+        self.replyToken = replyToken
+        self.unverified = unverified
         self.tenantID = tenantID
         self.requesterID = requesterID
         self.kind = kind
@@ -262,6 +273,8 @@ public struct NewTicket: Sendable, Hashable {
     /// For a phone ticket, when the call came in (the SLA counts from there); `nil` means now. Only phone
     /// tickets may set it: everywhere else the ticket arrives when it is received.
     public var receivedAt: Date?
+    /// Came by mail without a reply token (``Ticket/unverified``).
+    public var unverified: Bool
 
     public init(
         kind: String,
@@ -272,8 +285,10 @@ public struct NewTicket: Sendable, Hashable {
         occurredAt: Date,
         whatHappened: String,
         sessionID: Session.ID? = nil,
-        receivedAt: Date? = nil
+        receivedAt: Date? = nil,
+        unverified: Bool = false
     ) {
+        self.unverified = unverified
         self.kind = kind
         self.channel = channel
         self.priority = priority
@@ -337,7 +352,8 @@ public struct NewTicket: Sendable, Hashable {
             sessionID: self.sessionID,
             createdAt: createdAt,
             firstResponseTargetMinutes: target,
-            firstResponseDueAt: due
+            firstResponseDueAt: due,
+            unverified: self.unverified
         )
     }
 }
@@ -371,4 +387,31 @@ where Value.RawValue == String {
     if let value = Value(rawValue: text) { return value }
     let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
     throw CoreError.invalidInput(code, "'\(text)' is not a \(noun); use one of: \(names).")
+}
+
+/// The per-ticket secret of ``Ticket/replyToken``: 16 characters of a 32-letter alphabet (80 bits) that
+/// survive mail clients (lower case, no look-alikes, no punctuation).
+public enum ReplyToken {
+    static let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+    public static let length = 16
+
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<self.length).map { _ in self.alphabet.randomElement(using: &generator)! })
+    }
+
+    /// Whether `given` is `expected`, compared in constant time; an empty token matches nothing.
+    public static func matches(_ given: String, _ expected: String) -> Bool {
+        let given = Array(given.utf8)
+        let expected = Array(expected.utf8)
+        guard !expected.isEmpty, given.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for (left, right) in zip(given, expected) { difference |= left ^ right }
+        return difference == 0
+    }
+
+    /// Whether `text` could be a token: what the subject tag parser accepts after the number.
+    static func isTokenCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber)
+    }
 }

@@ -96,6 +96,11 @@ struct JSONWriter {
         if let value { self.int(value) } else { self.null() }
     }
 
+    mutating func field(_ key: StaticString, _ value: Bool) {
+        self.key(key)
+        self.bool(value)
+    }
+
     mutating func field(_ key: StaticString, _ value: Date?) {
         self.key(key)
         if let value { self.date(value) } else { self.null() }

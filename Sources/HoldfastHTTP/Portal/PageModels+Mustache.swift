@@ -61,6 +61,7 @@ extension TicketRow: MustacheParent {
         case "createdAt": self.createdAt
         case "dueAt": self.dueAt
         case "respondedAt": self.respondedAt
+        case "unverified": self.unverified
         default: nil
         }
     }

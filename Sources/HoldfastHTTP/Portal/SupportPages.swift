@@ -103,6 +103,8 @@ struct TicketRow {
     var createdAt: String
     var dueAt: String?
     var respondedAt: String?
+    /// Filed by mail without a reply token: its From address is unproven.
+    var unverified: Bool
 
     init(_ ticket: Ticket) {
         self.id = ticket.id.description
@@ -114,6 +116,7 @@ struct TicketRow {
         self.createdAt = ticket.createdAt.formatted(.iso8601)
         self.dueAt = ticket.firstResponseDueAt?.formatted(.iso8601)
         self.respondedAt = ticket.firstRespondedAt?.formatted(.iso8601)
+        self.unverified = ticket.unverified
     }
 }
 

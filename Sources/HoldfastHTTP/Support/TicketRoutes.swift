@@ -120,6 +120,7 @@ struct TicketDTO: ResponseGenerator {
     var firstResponseDueAt: Date?
     var firstRespondedAt: Date?
     var firstResponseBusinessMinutes: Int?
+    var unverified: Bool
     var replies: [Reply]?
     var sessionTimeline: [Event]?
 
@@ -141,6 +142,7 @@ struct TicketDTO: ResponseGenerator {
         self.firstResponseDueAt = ticket.firstResponseDueAt
         self.firstRespondedAt = ticket.firstRespondedAt
         self.firstResponseBusinessMinutes = ticket.firstResponseBusinessMinutes
+        self.unverified = ticket.unverified
     }
 
     func write(to writer: inout JSONWriter) {
@@ -162,6 +164,7 @@ struct TicketDTO: ResponseGenerator {
             writer.field("firstResponseDueAt", self.firstResponseDueAt)
             writer.field("firstRespondedAt", self.firstRespondedAt)
             writer.field("firstResponseBusinessMinutes", self.firstResponseBusinessMinutes)
+            writer.field("unverified", self.unverified)
             if let replies = self.replies {
                 writer.key("replies")
                 writer.array { writer in
