@@ -32,7 +32,7 @@ TEST_PACKAGES=(
   chromium chromium-driver fonts-dejavu-core
   postgresql-15
   wrk hyperfine
-  util-linux iproute2 procps
+  util-linux iproute2 procps openssl
 )
 
 # xterm.js 6 browser bundle: the tinyterminal 0.1.0 wheel ships @xterm/xterm

@@ -147,7 +147,9 @@ public func buildServer(
                 SessionLimitWatch(
                     supervisor: supervisor, host: sessionHost, repositories: repositories, notices: notices, now: now, logger: logger),
                 Mailer(
-                    outbox: repositories.outbox, destination: try MailDestination.parse(configuration.resolvedSMTP),
+                    outbox: repositories.outbox,
+                    destination: try MailDestination.parse(
+                        configuration.resolvedSMTP, credentials: configuration.smtpCredentials, caFile: configuration.smtpCAFile),
                     renderer: OutgoingMailRenderer(
                         from: MailParser.address(configuration.mailFrom) ?? MailAddress(address: "support@holdfast.localhost"),
                         messageIDDomain: "holdfast.localhost"),

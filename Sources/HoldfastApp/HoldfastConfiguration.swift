@@ -61,8 +61,13 @@ public struct HoldfastConfiguration: Sendable {
     public var http = HTTP()
     public var sessions = Sessions()
     public var backups = Backups()
-    /// `smtp://HOST:PORT` or `file:DIR`; `nil` is `file:` the data directory's `mail` folder.
+    /// `smtp://`, `smtp+starttls://` or `smtps://` `HOST:PORT`, or `file:DIR`; `nil` is `file:` the
+    /// data directory's `mail` folder.
     public var smtp: String?
+    /// `AUTH PLAIN` credentials for the SMTP server (sent over TLS only).
+    public var smtpCredentials: SMTPCredentials?
+    /// The CA that signed the SMTP server's certificate; `nil` trusts the system's roots.
+    public var smtpCAFile: String?
     /// The sender of the support desk's mails; replies to it reach `holdfast mail-gate`.
     public var mailFrom = "Holdfast Support <support@holdfast.localhost>"
     /// The address users reach the service at (`https://holdfast.example.com`): links in feeds

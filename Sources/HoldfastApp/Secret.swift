@@ -8,12 +8,21 @@ public enum Secret {
     /// else `nil`.
     /// - Throws: when the file cannot be read, is open to its group or others, or is empty.
     public static func read(file: String?, environment: String, flag: String) throws -> String? {
-        guard let file else {
-            let value = ProcessInfo.processInfo.environment[environment]?.trimmingCharacters(in: .whitespacesAndNewlines)
-            // Read once, then gone: no program this one starts inherits it.
-            unsetenv(environment)
-            return value?.isEmpty == false ? value : nil
-        }
+        guard let file else { return self.environment(environment) }
+        return try self.read(file: file, flag: flag)
+    }
+
+    /// The variable `name`, trimmed, or `nil` when unset or blank. It is removed once read, so no
+    /// program this one starts inherits it.
+    public static func environment(_ name: String) -> String? {
+        let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        unsetenv(name)
+        return value?.isEmpty == false ? value : nil
+    }
+
+    /// The secret in `file`, surrounding whitespace dropped.
+    /// - Throws: when the file cannot be read, is open to its group or others, or is empty.
+    public static func read(file: String, flag: String) throws -> String {
         let attributes: [FileAttributeKey: Any]
         let contents: String
         do {

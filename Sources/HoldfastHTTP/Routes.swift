@@ -121,23 +121,26 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         cookie: SessionCookie(secure: dependencies.secureCookies)
     )
     .add(to: api)
+    let audit = AuditRecorder(repository: dependencies.repositories.audit, now: dependencies.now, logger: dependencies.logger)
     TenantRoutes(
         authenticator: dependencies.authenticator, repositories: dependencies.repositories, now: dependencies.now,
-        sessions: dependencies.sessions, continuity: dependencies.continuity, hostCapacity: dependencies.hostCapacity
+        sessions: dependencies.sessions, continuity: dependencies.continuity, hostCapacity: dependencies.hostCapacity, audit: audit
     )
     .add(to: api)
-    SessionRoutes(sessions: dependencies.sessions).add(to: api)
+    SessionRoutes(sessions: dependencies.sessions, users: dependencies.repositories.users, audit: audit).add(to: api)
     TerminalGateway(
         sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now,
         origins: dependencies.origins
     )
     .add(to: api)
-    WorkspaceRoutes(workspaces: dependencies.workspaces).add(to: api)
-    SupportRoutes(repositories: dependencies.repositories, now: dependencies.now).add(to: api)
+    WorkspaceRoutes(workspaces: dependencies.workspaces, audit: audit).add(to: api)
+    SupportRoutes(repositories: dependencies.repositories, now: dependencies.now, audit: audit).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)
-    SuggestionRoutes(support: dependencies.support).add(to: api)
-    StatusRoutes(status: dependencies.status).add(to: api)
-    ContinuityRoutes(continuity: dependencies.continuity).add(to: api)
+    SuggestionRoutes(support: dependencies.support, audit: audit).add(to: api)
+    StatusRoutes(status: dependencies.status, audit: audit).add(to: api)
+    ContinuityRoutes(continuity: dependencies.continuity, tenants: dependencies.repositories.tenants, audit: audit).add(to: api)
+    let auditRoutes = AuditRoutes(repositories: dependencies.repositories, now: dependencies.now)
+    auditRoutes.add(to: api)
 
     let templates = try await MustacheLibrary(directory: resourcesDirectory.appendingPathComponent("templates").path)
     let pages = PageRenderer(templates: templates, repositories: dependencies.repositories)
@@ -148,6 +151,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     .add(to: router)
     StatusPages(pages: pages, status: dependencies.status).add(to: router)
     ContinuityPages(pages: pages, continuity: dependencies.continuity).add(to: router)
+    AuditPages(pages: pages, routes: auditRoutes, repositories: dependencies.repositories).add(to: router)
     PortalRoutes(
         pages: pages, repositories: dependencies.repositories, sessions: dependencies.sessions, workspaces: dependencies.workspaces
     )

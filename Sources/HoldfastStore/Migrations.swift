@@ -288,6 +288,48 @@ extension Database {
                     .where("id", .equal, try row.decode(column: "id", as: String.self)).run()
             }
         },
+        Migration(version: 11, name: "audit log") { database in
+            // `seq` orders events of the same millisecond as they were appended. No foreign keys:
+            // an event outlives the user or tenant it names.
+            try await database.create(table: "audit_events")
+                .column("seq", type: .bigint, .primaryKey(autoIncrement: true))
+                .column("id", type: .text, .notNull, .unique)
+                .column("at", type: .bigint, .notNull)
+                .column("tenant_id", type: .text)
+                .column("actor_id", type: .text)
+                .column("actor", type: .text, .notNull)
+                .column("action", type: .text, .notNull)
+                .column("target", type: .text, .notNull)
+                .column("detail", type: .text, .notNull)
+                .column("from_address", type: .text, .notNull)
+                .run()
+            try await database.create(index: "audit_events_tenant_at").on("audit_events").column("tenant_id").column("at").run()
+            try await database.create(index: "audit_events_at").on("audit_events").column("at").run()
+            // Append-only, in the database itself: no code path, ours or an operator's psql, rewrites history.
+            if database.dialect.name == "sqlite" {
+                for operation in ["UPDATE", "DELETE"] {
+                    try await database.raw(
+                        """
+                        CREATE TRIGGER audit_events_no_\(unsafeRaw: operation.lowercased()) BEFORE \(unsafeRaw: operation) ON audit_events
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+                        """
+                    ).run()
+                }
+            } else {
+                try await database.raw(
+                    """
+                    CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+                    """
+                ).run()
+                try await database.raw(
+                    """
+                    CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events
+                    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()
+                    """
+                ).run()
+            }
+        },
     ]
 }
 

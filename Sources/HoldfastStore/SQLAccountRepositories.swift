@@ -250,7 +250,8 @@ extension Repositories {
             incidents: SQLIncidentRepository(database: database),
             maintenance: SQLMaintenanceRepository(database: database),
             usage: SQLUsageRepository(database: database),
-            continuity: SQLContinuityRepository(database: database)
+            continuity: SQLContinuityRepository(database: database),
+            audit: SQLAuditRepository(database: database)
         )
     }
 }

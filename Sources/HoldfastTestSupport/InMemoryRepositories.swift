@@ -14,6 +14,7 @@ public final class InMemoryStore: Sendable {
         var tickets: [String: AttachTicket] = [:]
         var uids: [User.ID: UInt32] = [:]
         var settings: [String: String] = [:]
+        var audit: [AuditEvent] = []
     }
 
     let state = Mutex(State())
@@ -36,8 +37,28 @@ public final class InMemoryStore: Sendable {
             incidents: self.support.incidents,
             maintenance: self.support.maintenance,
             usage: self.support.usage,
-            continuity: self.support.continuity
+            continuity: self.support.continuity,
+            audit: InMemoryAuditRepository(store: self)
         )
+    }
+}
+
+struct InMemoryAuditRepository: AuditRepository {
+    let store: InMemoryStore
+
+    func append(_ event: AuditEvent) async throws {
+        self.store.state.withLock { $0.audit.append(event) }
+    }
+
+    func list(_ query: AuditQuery) async throws -> [AuditEvent] {
+        let all = self.store.state.withLock { $0.audit }
+        let matching = all.filter { event in
+            (query.tenantID == nil || event.tenantID == query.tenantID) && (query.since.map { event.at >= $0 } ?? true)
+                && (query.until.map { event.at < $0 } ?? true)
+        }
+        // Newest first; the order of appending breaks ties, as the SQL store's sequence does.
+        let ordered = matching.enumerated().sorted { ($0.element.at, $0.offset) > ($1.element.at, $1.offset) }.map(\.element)
+        return Array(ordered.dropFirst(query.offset).prefix(query.limit))
     }
 }
 

@@ -45,6 +45,10 @@ struct Admin: AsyncParsableCommand {
                         logger: Console.logger(level: self.store.logLevel)
                     )
                     .tenantCreated(tenant)
+                    try await accounts.repositories.audit.append(
+                        AuditEvent(
+                            at: Date(), tenantID: tenant.id, actorID: nil, actor: AuditEvent.commandLine, action: .tenantCreated,
+                            target: tenant.slug, detail: "name: \(tenant.name); time zone: \(tenant.timeZone)", from: "local"))
                     return tenant
                 }
             }
@@ -65,10 +69,15 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             let user = try await Console.run {
                 try await withAccounts(self.store) { accounts, _ in
-                    try await accounts.createUser(
+                    let user = try await accounts.createUser(
                         tenantSlug: self.tenant,
                         NewUser(email: self.email, name: self.name, password: self.password, role: self.role)
                     )
+                    try await accounts.repositories.audit.append(
+                        AuditEvent(
+                            at: Date(), tenantID: user.tenantID, actorID: nil, actor: AuditEvent.commandLine, action: .userCreated,
+                            target: user.email, detail: "role: \(user.role.rawValue)", from: "local"))
+                    return user
                 }
             }
             Console.say("created user \(user.email) (\(user.role.rawValue)) in \(self.tenant)")

@@ -70,7 +70,7 @@ struct DrillCommand: AsyncParsableCommand {
                 // The repository and settings of the server that runs on this data (recorded at its start).
                 let served = try await DeploymentRecord.serverConfiguration(configuration, settings: accounts.repositories.settings)
                 let drill = try Drill(configuration: served, repositories: accounts.repositories, now: { Date() }, logger: logger)
-                return try await drill.run(tenantSlug: self.tenant) { line in Console.say(line) }
+                return try await drill.run(tenantSlug: self.tenant, actor: AuditEvent.commandLine) { line in Console.say(line) }
             }
         }
         Console.say(

@@ -54,8 +54,22 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "How often a live session's changed workspace is snapshotted (the RPO).")
     var snapshotInterval = "5m"
 
-    @Option(help: "Where mail goes: smtp://HOST:PORT, or file:DIR (default: file:DATA-DIR/mail).")
+    @Option(
+        help:
+            "Where mail goes: smtp://HOST:PORT (plain, the local MTA), smtp+starttls://HOST:587, smtps://HOST:465, or file:DIR (default: file:DATA-DIR/mail)."
+    )
     var smtp: String?
+
+    @Option(
+        name: .customLong("smtp-credentials-file"),
+        help:
+            "A file only its owner can read: the SMTP user name on the first line, the password on the second (or set HOLDFAST_SMTP_USERNAME and HOLDFAST_SMTP_PASSWORD). Sent over TLS only."
+    )
+    var smtpCredentialsFile: String?
+
+    @Option(
+        name: .customLong("smtp-ca-file"), help: "PEM file of the CA that signed the SMTP server's certificate (default: the system's).")
+    var smtpCAFile: String?
 
     @Option(
         name: .customLong("drill-interval"),
@@ -109,6 +123,16 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.backups.repository = self.backupRepository
         configuration.smtp = self.smtp
+        configuration.smtpCAFile = self.smtpCAFile
+        configuration.smtpCredentials = try Console.parse {
+            if let file = self.smtpCredentialsFile {
+                return try SMTPCredentials(fileContents: try Secret.read(file: file, flag: "--smtp-credentials-file"))
+            }
+            let username = Secret.environment("HOLDFAST_SMTP_USERNAME")
+            let password = Secret.environment("HOLDFAST_SMTP_PASSWORD")
+            guard let username, let password else { return nil }
+            return SMTPCredentials(username: username, password: password)
+        }
         configuration.publicURL = self.publicURL
         configuration.backups.drillInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.drillInterval) })
         configuration.backups.snapshotInterval = TimeInterval(try Console.parse { try DurationText.seconds(self.snapshotInterval) })

@@ -24,8 +24,9 @@ public struct Drill: Sendable {
     }
 
     /// Runs the drill; `progress` hears one line per step. The scratch space is removed afterwards,
-    /// whatever happened; the result is recorded even when the drill failed.
-    public func run(tenantSlug: String, progress: @Sendable (String) -> Void) async throws -> DrillResult {
+    /// whatever happened; the result is recorded even when the drill failed, and the audit log
+    /// names `actor` (``AuditEvent/commandLine`` or ``AuditEvent/service``) as who ran it.
+    public func run(tenantSlug: String, actor: String, progress: @Sendable (String) -> Void) async throws -> DrillResult {
         guard let tenant = try await self.repositories.tenants.find(slug: tenantSlug) else {
             throw CoreError.notFound("There is no tenant '\(tenantSlug)'.")
         }
@@ -66,6 +67,15 @@ public struct Drill: Sendable {
             id: id, tenantSlug: tenant.slug, startedAt: startedAt, finishedAt: finishedAt, rtoTargetSeconds: ContinuityDesk.rtoTarget,
             snapshotsRestored: snapshots, verification: verification)
         try await self.desk.record(result, for: tenant)
+        let event = AuditEvent(
+            at: finishedAt, tenantID: tenant.id, actorID: nil, actor: actor, action: .drillRun, target: tenant.slug,
+            detail: "\(result.passed ? "passed" : "failed"); recovered in \(result.rtoSeconds) s; \(snapshots) snapshots", from: "local")
+        do {
+            try await self.repositories.audit.append(event)
+        } catch {
+            self.logger.error(
+                "audit event not recorded", metadata: ["error": "\(error)", "audit.action": "drill.run", "tenant": "\(tenant.slug)"])
+        }
         self.logger.info(
             "drill recorded", metadata: ["tenant": "\(tenant.slug)", "passed": "\(result.passed)", "rto": "\(result.rtoSeconds)"])
         return result
@@ -96,7 +106,7 @@ struct DrillScheduler: Service {
                 let latest = try await self.repositories.continuity.drills(tenantID: tenant.id, limit: 1).first
                 if let latest, self.now().timeIntervalSince(latest.finishedAt) < self.interval { continue }
                 do {
-                    let result = try await self.drill.run(tenantSlug: tenant.slug) { _ in }
+                    let result = try await self.drill.run(tenantSlug: tenant.slug, actor: AuditEvent.service) { _ in }
                     self.logger.notice("scheduled drill finished", metadata: ["tenant": "\(tenant.slug)", "passed": "\(result.passed)"])
                 } catch let error as CoreError where error.code == "nothing_to_drill" {
                     continue

@@ -8,10 +8,11 @@ import ServiceLifecycle
 /// data directory), `smtp://HOST:PORT` hands it to an SMTP server.
 public enum MailDestination: Sendable, Hashable, CustomStringConvertible {
     case directory(String)
-    case smtp(host: String, port: Int)
+    case smtp(SMTPRelay)
 
-    /// Parses `--smtp`: `file:DIR` or `smtp://HOST[:PORT]` (port 25 by default).
-    public static func parse(_ text: String) throws -> MailDestination {
+    /// Parses `--smtp`: `file:DIR`, or `smtp://`, `smtp+starttls://` or `smtps://` `HOST[:PORT]`
+    /// (see ``SMTPRelay``); credentials and a CA file come from their own settings, never the URL.
+    public static func parse(_ text: String, credentials: SMTPCredentials? = nil, caFile: String? = nil) throws -> MailDestination {
         if text.hasPrefix("file:") {
             let path = String(text.dropFirst("file:".count))
             guard !path.isEmpty else {
@@ -19,20 +20,21 @@ public enum MailDestination: Sendable, Hashable, CustomStringConvertible {
             }
             return .directory(URL(fileURLWithPath: path).standardizedFileURL.path)
         }
-        if text.hasPrefix("smtp://"), let url = URL(string: text), let host = url.host, !host.isEmpty,
-            url.path.isEmpty || url.path == "/", url.user == nil
-        {
-            return .smtp(host: host, port: url.port ?? 25)
+        if var relay = SMTPRelay.parse(text) {
+            relay.credentials = credentials
+            relay.caFile = caFile
+            return .smtp(try relay.validated())
         }
         throw CoreError.invalidInput(
             "invalid_smtp",
-            "'\(text)' is not a mail destination; use smtp://HOST:PORT or file:DIR (credentials are not supported in the URL).")
+            "'\(text)' is not a mail destination; use smtp://HOST:PORT, smtp+starttls://HOST:587, smtps://HOST:465 or file:DIR "
+                + "(credentials go in --smtp-credentials-file or HOLDFAST_SMTP_USERNAME and HOLDFAST_SMTP_PASSWORD, not the URL).")
     }
 
     public var description: String {
         switch self {
         case .directory(let path): "file:\(path)"
-        case .smtp(let host, let port): "smtp://\(host):\(port)"
+        case .smtp(let relay): relay.description
         }
     }
 }
@@ -99,92 +101,8 @@ struct Mailer: Service {
             guard rename(temporary, directory + "/" + name) == 0 else {
                 throw CoreError(.unavailable, code: "mail_write_failed", message: "Could not move \(temporary) into place.")
             }
-        case .smtp(let host, let port):
-            let from = self.renderer.from.address
-            let to = message.to.address
-            try await Task.detached {
-                try SMTPClient.send(bytes, from: from, to: to, host: host, port: port, timeout: 30)
-            }.value
-        }
-    }
-}
-
-/// A minimal SMTP client (RFC 5321) for a relay that accepts mail without authentication, such
-/// as the local MTA: EHLO, MAIL FROM, RCPT TO, DATA. Blocking; run it off the event loops.
-enum SMTPClient {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func send(_ message: [UInt8], from: String, to: String, host: String, port: Int, timeout: Int) throws {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var found: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
-            throw Failure(description: "cannot resolve the SMTP server \(host)")
-        }
-        defer { freeaddrinfo(found) }
-        let socket = Glibc.socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
-        guard socket >= 0 else { throw Failure(description: "socket() failed (errno \(errno))") }
-        defer { close(socket) }
-        var limit = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(socket, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            throw Failure(description: "cannot connect to the SMTP server \(host):\(port) (errno \(errno))")
-        }
-        var reader = ReplyReader(socket: socket)
-        try reader.expect(220, after: "connecting")
-        for (command, code) in [("EHLO holdfast", 250), ("MAIL FROM:<\(from)>", 250), ("RCPT TO:<\(to)>", 250), ("DATA", 354)] {
-            try write(socket, Array((command + "\r\n").utf8))
-            try reader.expect(code, after: command)
-        }
-        // The renderer never starts a line with "."; the terminating line is ours.
-        var body = message
-        if !(body.suffix(2) == [13, 10]) { body += [13, 10] }
-        try write(socket, body + Array(".\r\n".utf8))
-        try reader.expect(250, after: "the message")
-        try? write(socket, Array("QUIT\r\n".utf8))
-    }
-
-    private static func write(_ socket: Int32, _ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { throw Failure(description: "the SMTP server closed the connection (errno \(errno))") }
-            offset += written
-        }
-    }
-
-    /// Reads replies line by line; a multi-line reply (`250-…`) ends at its `250 ` line.
-    struct ReplyReader {
-        let socket: Int32
-        var buffer: [UInt8] = []
-
-        mutating func line() throws -> String {
-            while true {
-                if let end = self.buffer.firstIndex(of: 10) {
-                    let line = String(decoding: self.buffer[..<end], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                    self.buffer.removeSubrange(...end)
-                    return line
-                }
-                var chunk = [UInt8](repeating: 0, count: 4096)
-                let count = recv(self.socket, &chunk, chunk.count, 0)
-                guard count > 0 else { throw Failure(description: "the SMTP server did not answer (errno \(errno))") }
-                self.buffer += chunk[..<count]
-            }
-        }
-
-        mutating func expect(_ code: Int, after step: String) throws {
-            while true {
-                let line = try self.line()
-                guard line.count >= 3, let got = Int(line.prefix(3)) else {
-                    throw Failure(description: "the SMTP server sent '\(line.prefix(200))' after \(step)")
-                }
-                if line.count > 3, line[line.index(line.startIndex, offsetBy: 3)] == "-" { continue }
-                guard got == code else { throw Failure(description: "the SMTP server refused \(step): \(line.prefix(200))") }
-                return
-            }
+        case .smtp(let relay):
+            try await SMTPClient.send(bytes, from: self.renderer.from.address, to: message.to.address, relay: relay, timeout: .seconds(60))
         }
     }
 }

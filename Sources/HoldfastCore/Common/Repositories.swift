@@ -13,6 +13,8 @@ public struct Repositories: Sendable {
     public var maintenance: any MaintenanceRepository
     public var usage: any UsageRepository
     public var continuity: any ContinuityRepository
+    /// The audit log of privileged actions: append and read only.
+    public var audit: any AuditRepository
 
     public init(
         tenants: any TenantRepository,
@@ -26,7 +28,8 @@ public struct Repositories: Sendable {
         incidents: any IncidentRepository,
         maintenance: any MaintenanceRepository,
         usage: any UsageRepository,
-        continuity: any ContinuityRepository
+        continuity: any ContinuityRepository,
+        audit: any AuditRepository
     ) {
         self.tenants = tenants
         self.users = users
@@ -40,5 +43,6 @@ public struct Repositories: Sendable {
         self.maintenance = maintenance
         self.usage = usage
         self.continuity = continuity
+        self.audit = audit
     }
 }

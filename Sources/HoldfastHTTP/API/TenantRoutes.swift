@@ -12,6 +12,7 @@ struct TenantRoutes {
     let continuity: any ContinuityService
     /// What this host can give one session; measured when a limit is changed (memory, pid_max, disk).
     let hostCapacity: @Sendable () -> HostCapacity
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("tenants", use: self.listTenants)
@@ -42,6 +43,9 @@ struct TenantRoutes {
         let tenant = try Tenant.validated(name: body.name, slug: body.slug, timeZone: body.timeZone, createdAt: self.now())
         try await self.repositories.tenants.create(tenant)
         context.logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "tenant.slug": "\(tenant.slug)"])
+        await self.audit.record(
+            .tenantCreated, by: user, tenant: tenant.id, target: tenant.slug, detail: "name: \(tenant.name); time zone: \(tenant.timeZone)",
+            context: context)
         // The plans are made at sign-up (a failure is logged; the plan keeper retries within a minute).
         await self.continuity.tenantCreated(tenant)
         return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.slug)"], response: TenantDTO(tenant))
@@ -59,6 +63,7 @@ struct TenantRoutes {
     @Sendable func updateTenant(_ request: Request, context: AppRequestContext) async throws -> TenantDTO {
         let user = try context.requireUser()
         var tenant = try await self.visibleTenant(context: context, user: user)
+        let before = tenant
         guard user.role == .operator || user.role == .tenantAdmin else {
             throw CoreError.forbidden("Only an operator can change a tenant's settings; its admins may lower its limits.")
         }
@@ -96,7 +101,23 @@ struct TenantRoutes {
                 "network": "\(tenant.effectiveNetwork.rawValue)", "limits": "\(tenant.limits.map { "\($0)" } ?? "standard")",
                 "by": "\(user.id)",
             ])
+        await self.audit.record(
+            .tenantUpdated, by: user, tenant: tenant.id, target: tenant.slug, detail: Self.changes(from: before, to: tenant),
+            context: context)
         return TenantDTO(tenant)
+    }
+
+    /// A settings change in words, for the audit log.
+    static func changes(from old: Tenant, to new: Tenant) -> String {
+        func describe(_ value: (some CustomStringConvertible)?) -> String { value.map { "\($0)" } ?? "standard" }
+        let changes = AuditChanges.between([
+            ("name", old.name, new.name), ("time zone", old.timeZone, new.timeZone),
+            ("grace seconds", describe(old.graceSeconds), describe(new.graceSeconds)),
+            ("retention", describe(old.retention.map { "\($0)" }), describe(new.retention.map { "\($0)" })),
+            ("network", describe(old.network?.rawValue), describe(new.network?.rawValue)),
+            ("limits", describe(old.limits.map { "\($0)" }), describe(new.limits.map { "\($0)" })),
+        ])
+        return changes.isEmpty ? "no change" : changes
     }
 
     /// The network and limits part of a settings change, with a wrong network word refused here.
@@ -152,6 +173,8 @@ struct TenantRoutes {
         try await self.repositories.users.create(user, passwordHash: hash)
         context.logger.info(
             "user created", metadata: ["user.id": "\(user.id)", "tenant.id": "\(tenant.id)", "role": "\(user.role.rawValue)"])
+        await self.audit.record(
+            .userCreated, by: caller, tenant: tenant.id, target: user.email, detail: "role: \(user.role.rawValue)", context: context)
         return EditedResponse(status: .created, response: UserDTO(user))
     }
 

@@ -9,6 +9,8 @@ import Hummingbird
 /// it, for links and `curl`): the HTML is a complete printable document.
 struct ContinuityRoutes {
     let continuity: any ContinuityService
+    let tenants: any TenantRepository
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("tenants/:slug/troubleshooters", use: self.troubleshooters)
@@ -32,7 +34,12 @@ struct ContinuityRoutes {
     @Sendable func setTroubleshooters(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
         let list = try await request.decodeJSON(as: [Troubleshooter].self, context: context)
-        return try Self.json(try await self.continuity.setTroubleshooters(list, tenantSlug: try Self.slug(context), by: user))
+        let slug = try Self.slug(context)
+        let saved = try await self.continuity.setTroubleshooters(list, tenantSlug: slug, by: user)
+        await self.audit.record(
+            .troubleshootersReplaced, by: user, tenant: try await self.tenants.find(slug: slug)?.id, target: slug,
+            detail: list.map { "\($0.name) (\($0.role))" }.joined(separator: ", "), context: context)
+        return try Self.json(saved)
     }
 
     @Sendable func plan(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -5,6 +5,8 @@ import Hummingbird
 /// `/sessions…`: start, list, inspect, close, timeline, attach tickets.
 struct SessionRoutes {
     let sessions: any SessionService
+    let users: any UserRepository
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.post("sessions", use: self.start)
@@ -36,7 +38,19 @@ struct SessionRoutes {
         guard (1...1440).contains(body.minutes) else {
             throw CoreError.invalidInput("invalid_minutes", "Extend by 1 to 1440 minutes (24 hours) at a time.")
         }
-        return SessionDTO(try await self.sessions.extend(try Self.id(context), by: user, seconds: TimeInterval(body.minutes * 60)))
+        let session = try await self.sessions.extend(try Self.id(context), by: user, seconds: TimeInterval(body.minutes * 60))
+        await self.recordIfSomeoneElses(.sessionExtended, session, by: user, detail: "by \(body.minutes) minutes", context: context)
+        return SessionDTO(session)
+    }
+
+    /// An operator or admin acting on another user's session is a privileged action; a user's own is not.
+    private func recordIfSomeoneElses(
+        _ action: AuditAction, _ session: Session, by user: User, detail: String, context: AppRequestContext
+    ) async {
+        guard session.userID != user.id else { return }
+        let owner = (try? await self.users.find(id: session.userID))?.email ?? "user \(session.userID)"
+        await self.audit.record(
+            action, by: user, tenant: session.tenantID, target: "session \(session.id) of \(owner)", detail: detail, context: context)
     }
 
     struct StartRequest: Decodable {
@@ -64,7 +78,10 @@ struct SessionRoutes {
     }
 
     @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
-        SessionDTO(try await self.sessions.close(try Self.id(context), by: try context.requireUser()))
+        let user = try context.requireUser()
+        let session = try await self.sessions.close(try Self.id(context), by: user)
+        await self.recordIfSomeoneElses(.sessionClosed, session, by: user, detail: "", context: context)
+        return SessionDTO(session)
     }
 
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> [SessionEventDTO] {

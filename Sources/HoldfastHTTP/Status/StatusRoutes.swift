@@ -6,6 +6,7 @@ import Hummingbird
 /// and planned maintenance scheduled by operators.
 struct StatusRoutes {
     let status: any StatusService
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("status", use: self.current)
@@ -36,6 +37,9 @@ struct StatusRoutes {
         let incident = try await self.status.openIncident(
             title: body.title, components: try StatusComponent.validatedSet(body.components),
             impact: try IncidentImpact(validating: body.impact), body: body.body, by: user)
+        await self.audit.record(
+            .incidentOpened, by: user, tenant: nil, target: "incident \(incident.id) \"\(incident.title)\"",
+            detail: "impact: \(body.impact); components: \(body.components.sorted().joined(separator: ", "))", context: context)
         return EditedResponse(status: .created, response: IncidentDTO(incident))
     }
 
@@ -51,6 +55,9 @@ struct StatusRoutes {
         let incident = try await self.status.postUpdate(
             to: try context.identifier(Incident.self, noun: "incident"), status: try IncidentStatus(validating: body.status),
             body: body.body, impact: try body.impact.map(IncidentImpact.init(validating:)), by: user)
+        await self.audit.record(
+            .incidentUpdated, by: user, tenant: nil, target: "incident \(incident.id) \"\(incident.title)\"",
+            detail: "status: \(body.status)" + (body.impact.map { "; impact: \($0)" } ?? ""), context: context)
         return EditedResponse(status: .created, response: IncidentDTO(incident))
     }
 
@@ -73,6 +80,9 @@ struct StatusRoutes {
         let window = try await self.status.schedule(
             title: body.title, details: body.details, startsAt: body.startsAt, endsAt: body.endsAt,
             components: try StatusComponent.validatedSet(body.components), by: user)
+        await self.audit.record(
+            .maintenanceScheduled, by: user, tenant: nil, target: Self.describe(window),
+            detail: "\(window.startsAt.formatted(.iso8601)) to \(window.endsAt.formatted(.iso8601))", context: context)
         return EditedResponse(status: .created, response: WindowDTO(window))
     }
 
@@ -84,15 +94,24 @@ struct StatusRoutes {
     @Sendable func reschedule(_ request: Request, context: AppRequestContext) async throws -> WindowDTO {
         let user = try context.requireUser()
         let body = try await request.decodeJSON(as: RescheduleRequest.self, context: context)
-        return WindowDTO(
-            try await self.status.reschedule(
-                try context.identifier(MaintenanceWindow.self, noun: "maintenance window"), startsAt: body.startsAt,
-                endsAt: body.endsAt, by: user))
+        let window = try await self.status.reschedule(
+            try context.identifier(MaintenanceWindow.self, noun: "maintenance window"), startsAt: body.startsAt,
+            endsAt: body.endsAt, by: user)
+        await self.audit.record(
+            .maintenanceRescheduled, by: user, tenant: nil, target: Self.describe(window),
+            detail: "now \(window.startsAt.formatted(.iso8601)) to \(window.endsAt.formatted(.iso8601))", context: context)
+        return WindowDTO(window)
+    }
+
+    private static func describe(_ window: MaintenanceWindow) -> String {
+        "maintenance \(window.id) \"\(window.title)\""
     }
 
     @Sendable func cancel(_ request: Request, context: AppRequestContext) async throws -> WindowDTO {
         let user = try context.requireUser()
-        return WindowDTO(try await self.status.cancel(try context.identifier(MaintenanceWindow.self, noun: "maintenance window"), by: user))
+        let window = try await self.status.cancel(try context.identifier(MaintenanceWindow.self, noun: "maintenance window"), by: user)
+        await self.audit.record(.maintenanceCancelled, by: user, tenant: nil, target: Self.describe(window), context: context)
+        return WindowDTO(window)
     }
 
     @Sendable func recommendation(_ request: Request, context: AppRequestContext) async throws -> RecommendationDTO {

@@ -5,6 +5,7 @@ import Hummingbird
 /// `/suggestions…`: the suggestion board — submit, vote once, and for the team: status and merges.
 struct SuggestionRoutes {
     let support: any SupportService
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.post("suggestions", use: self.suggest)
@@ -47,7 +48,11 @@ struct SuggestionRoutes {
         let user = try context.requireUser()
         let body = try await request.decodeJSON(as: StatusRequest.self, context: context)
         let status = try SuggestionStatus(validating: body.status)
-        return SuggestionDTO(try await self.support.changeStatus(of: try Self.id(context), to: status, by: user))
+        let suggestion = try await self.support.changeStatus(of: try Self.id(context), to: status, by: user)
+        await self.audit.record(
+            .suggestionStatusChanged, by: user, tenant: suggestion.tenantID, target: "suggestion \"\(suggestion.title)\"",
+            detail: "status: \(status.rawValue)", context: context)
+        return SuggestionDTO(suggestion)
     }
 
     struct MergeRequest: Decodable {
@@ -60,7 +65,12 @@ struct SuggestionRoutes {
         guard let original = Suggestion.ID(body.into) else {
             throw CoreError.invalidInput("invalid_suggestion", "'\(body.into.prefix(80))' is not a suggestion id.")
         }
-        return SuggestionDTO(try await self.support.merge(try Self.id(context), into: original, by: user))
+        let duplicate = try Self.id(context)
+        let merged = try await self.support.merge(duplicate, into: original, by: user)
+        await self.audit.record(
+            .suggestionsMerged, by: user, tenant: merged.tenantID, target: "suggestion \"\(merged.title)\"",
+            detail: "merged \(duplicate) into it", context: context)
+        return SuggestionDTO(merged)
     }
 
     static func id(_ context: AppRequestContext) throws -> Suggestion.ID {

@@ -8,6 +8,7 @@ import Logging
 struct SupportRoutes {
     let repositories: Repositories
     let now: @Sendable () -> Date
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("support/calendar", use: self.calendar)
@@ -28,9 +29,17 @@ struct SupportRoutes {
             throw CoreError.forbidden("Only operators change the support calendar.")
         }
         let calendar = try await request.decodeJSON(as: BusinessCalendar.self, context: context)
+        let before = try await self.repositories.settings.supportCalendar()
         let document = String(decoding: try JSONEncoder().encode(calendar), as: UTF8.self)
         try await self.repositories.settings.set(document, for: SettingKey.supportCalendar, at: self.now())
         context.logger.info("support calendar changed", metadata: ["user.id": "\(user.id)", "timeZone": "\(calendar.timeZone.identifier)"])
+        await self.audit.record(
+            .calendarReplaced, by: user, tenant: nil, target: "support calendar",
+            detail: AuditChanges.between([
+                ("time zone", before.timeZone.identifier, calendar.timeZone.identifier),
+                ("weekly hours", "\(before.weeklyHours.count) stretches", "\(calendar.weeklyHours.count) stretches"),
+                ("holidays", "\(before.holidays.count)", "\(calendar.holidays.count)"),
+            ]), context: context)
         return CalendarDTO(calendar: calendar)
     }
 
@@ -61,6 +70,9 @@ struct SupportRoutes {
         let document = String(decoding: try JSONEncoder().encode(calendar), as: UTF8.self)
         try await self.repositories.settings.set(document, for: SettingKey.supportCalendar, at: self.now())
         context.logger.info("holidays imported", metadata: ["user.id": "\(user.id)", "dates": "\(dates.count)"])
+        await self.audit.record(
+            .holidaysImported, by: user, tenant: nil, target: "support calendar",
+            detail: "\(calendar.holidays.count - current.holidays.count) new of \(dates.count) in the feed", context: context)
         return CalendarDTO(calendar: calendar)
     }
 

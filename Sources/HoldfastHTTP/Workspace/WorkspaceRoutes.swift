@@ -6,6 +6,7 @@ import Hummingbird
 /// and the space used against the quota.
 struct WorkspaceRoutes {
     let workspaces: any WorkspaceService
+    let audit: AuditRecorder
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("workspace/snapshots", use: self.snapshots)
@@ -38,6 +39,9 @@ struct WorkspaceRoutes {
         let snapshot = try Self.snapshotID(body.snapshot)
         let path = try WorkspacePath(body.path)
         let restore = try await self.workspaces.restore(snapshot: snapshot, path: path, for: user)
+        await self.audit.record(
+            .workspaceRestored, by: user, tenant: user.tenantID, target: "workspace of \(user.email)",
+            detail: "snapshot \(snapshot), path \(body.path)", context: context)
         return EditedResponse(status: .created, response: RestoreDTO(restore))
     }
 
