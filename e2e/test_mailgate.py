@@ -18,9 +18,9 @@ from conftest import Server
 from test_sessions import member
 
 
-def gate(server: Server, message: bytes) -> subprocess.CompletedProcess:
+def gate(server: Server, message: bytes, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(server.binary), "mail-gate", *server.store_args()], input=message, capture_output=True, timeout=60
+        [str(server.binary), "mail-gate", *server.store_args(), *extra], input=message, capture_output=True, timeout=60
     )
 
 
@@ -198,4 +198,27 @@ def test_a_polled_queue_shows_a_mailed_ticket_soon_and_its_own_answers_at_once(s
         f"{server.url}/api/v1/tickets/{ticket['id']}/replies", json={"body": "Which network?"}, timeout=10)
     assert answered.status_code == 201, answered.text
     [after] = tickets(server)
+    assert after["firstRespondedAt"] is not None
+
+
+def test_an_agent_verified_by_our_mta_answers_by_mail(server: Server):
+    member(server)
+    server.cli("admin", "create-user", "--tenant", "operations", "--email", "al@holdfast.test", "--password", "correct horse",
+               "--role", "agent")
+    assert gate(server, mail("ann@acme.test", "Printer", "Printing hangs.").as_bytes()).returncode == 0
+    [ticket] = tickets(server)
+    subject = str(mail_received(server, "ann@acme.test", ticket["number"])["Subject"])
+    answer = mail("Al <al@holdfast.test>", f"Re: {subject}", "Restarted the spooler; try again.")
+    answer["Authentication-Results"] = "mx.holdfast.test; dkim=pass header.d=holdfast.test header.s=s1; spf=pass smtp.mailfrom=holdfast.test"
+
+    # Without trusting that MTA the header is anyone's word: refused.
+    assert gate(server, answer.as_bytes()).returncode == 65
+    # Another MTA's name in the header does not count either.
+    assert gate(server, answer.as_bytes(), "--trust-authserv-id", "mx.elsewhere.test").returncode == 65
+    assert thread(server, ticket["id"])["replies"] == []
+
+    answered = gate(server, answer.as_bytes(), "--trust-authserv-id", "mx.holdfast.test")
+    assert answered.returncode == 0, answered.stdout
+    after = thread(server, ticket["id"])
+    assert [(reply["side"], reply["body"]) for reply in after["replies"]] == [("team", "Restarted the spooler; try again.")]
     assert after["firstRespondedAt"] is not None

@@ -205,6 +205,11 @@ def test_plans_for_a_new_tenant_a_new_version_after_a_troubleshooter_change_and_
 
     drill = server.cli("drill", "--tenant", "acme")
     assert "drill passed" in drill.stdout, drill.stdout
+    # The drill is in the audit log once, run from the command line; the refused one is not.
+    drills = [event for event in operator.get(f"{server.url}/api/v1/audit", timeout=10).json()["items"]
+              if event["action"] == "drill.run"]
+    assert [(event["actor"], event["tenant"]) for event in drills] == [("command line", "acme")]
+    assert drills[0]["detail"].startswith("passed")
     plan = operator.get(f"{server.url}/api/v1/tenants/acme/plans/disaster-recovery", timeout=10).json()
     assert plan["version"] == 3
     assert plan["lastDrill"]["passed"] is True

@@ -44,10 +44,14 @@ public struct Accounts: Sendable {
             _ = try await self.createTenant(name: "Holdfast Operations", slug: Self.operationsTenantSlug, timeZone: "UTC")
         }
         let password = Self.generatePassword()
-        _ = try await self.createUser(
+        let user = try await self.createUser(
             tenantSlug: Self.operationsTenantSlug,
             NewUser(email: Self.firstOperatorEmail, name: "Operator", password: password, role: Role.operator.rawValue)
         )
+        try await self.repositories.audit.append(
+            AuditEvent(
+                at: self.now(), tenantID: user.tenantID, actorID: nil, actor: AuditEvent.service, action: .userCreated, target: user.email,
+                detail: "role: operator (first start: no operator existed)", from: "local"))
         return FirstOperator(email: Self.firstOperatorEmail, password: password)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Secrets (the database URL, SMTP credentials, the metrics token) come from a file only its
 /// owner can read, or from the environment — never from the command line, which every user of
@@ -12,13 +13,21 @@ public enum Secret {
         return try self.read(file: file, flag: flag)
     }
 
-    /// The variable `name`, trimmed, or `nil` when unset or blank. It is removed once read, so no
-    /// program this one starts inherits it.
+    /// The variable `name`, trimmed, or `nil` when unset or blank. It is removed from the
+    /// environment when first read, so no program this one starts inherits it; later reads in this
+    /// process get the same value.
     public static func environment(_ name: String) -> String? {
-        let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines)
-        unsetenv(name)
-        return value?.isEmpty == false ? value : nil
+        self.consumed.withLock { consumed in
+            if let known = consumed[name] { return known }
+            let value = ProcessInfo.processInfo.environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = value?.isEmpty == false ? value : nil
+            unsetenv(name)
+            consumed[name] = .some(secret)
+            return secret
+        }
     }
+
+    private static let consumed = Mutex<[String: String?]>([:])
 
     /// The secret in `file`, surrounding whitespace dropped.
     /// - Throws: when the file cannot be read, is open to its group or others, or is empty.

@@ -14,13 +14,20 @@ struct MailGateCommand: AsyncParsableCommand {
         discussion: """
             From: proves nothing: without the ticket's reply token a mail files a new, unverified ticket for the \
             user it names, and a support team address on a ticket's thread is refused (the team answers in the \
-            console). Exit 0 when filed. A refused message prints the reason for the sender on stdout and exits 67 \
+            console) unless --trust-authserv-id names the MTA that verified it. Exit 0 when filed. A refused message prints the reason for the sender on stdout and exits 67 \
             (unknown sender) or 65 (unreadable, too large, or from the team); nothing is saved. A failing database exits 75 (EX_TEMPFAIL), \
             so the MTA keeps the message and tries again.
             """
     )
 
     @OptionGroup var store: StoreOptions
+
+    @Option(
+        name: .customLong("trust-authserv-id"),
+        help:
+            "The name your receiving MTA puts in the Authentication-Results headers it adds (repeatable). A From domain it vouches for (DMARC, aligned DKIM or SPF pass) makes a new ticket verified and lets a team member with the reply token answer by mail. The MTA must remove such headers that arrive from outside."
+    )
+    var trustAuthservIDs: [String] = []
 
     func run() async throws {
         // At most one byte over the limit is read: enough for the parser to refuse a larger message.
@@ -36,8 +43,10 @@ struct MailGateCommand: AsyncParsableCommand {
         do {
             outcome = try await withOpenStore(configuration, logger: logger) { accounts, _ in
                 let desk = SupportDesk(repositories: accounts.repositories, now: { Date() }, logger: logger)
-                return try await MailGateway(desk: desk, repositories: accounts.repositories, logger: logger)
-                    .receive(Array(input), at: Date())
+                return try await MailGateway(
+                    desk: desk, repositories: accounts.repositories, trustedAuthServIDs: Set(self.trustAuthservIDs), logger: logger
+                )
+                .receive(Array(input), at: Date())
             }
         } catch {
             FileHandle.standardError.write(Data("holdfast mail-gate: the message could not be saved, try again later: \(error)\n".utf8))

@@ -22,8 +22,12 @@ struct AuditAPITests {
             #expect(all.status == .ok)
             let items = JSON(all.body)["items"].array
             let actions = items.compactMap { $0["action"].string }
-            // Newest first: the limit change, three users, two tenants.
-            #expect(actions == ["tenant.updated"] + Array(repeating: "user.created", count: 3) + ["tenant.created", "tenant.created"])
+            // Newest first: the limit change, three users, two tenants, and the first operator made at first start.
+            #expect(
+                actions == ["tenant.updated"] + Array(repeating: "user.created", count: 3) + [
+                    "tenant.created", "tenant.created", "user.created",
+                ])
+            #expect(items.last?["actor"].string == "service" && items.last?["target"].string == server.firstOperator.email)
             let change = try #require(items.first)
             #expect(change["actor"].string == "admin@acme.test" && change["target"].string == "acme" && change["tenant"].string == "acme")
             #expect(change["detail"].string?.contains("limits") == true)

@@ -47,6 +47,11 @@ struct WorkspaceAPITests {
             #expect(restoredTo.hasPrefix("Restored 20") && restoredTo.hasSuffix("/notes"))
             #expect(FileManager.default.contents(atPath: workspace + "/" + restoredTo + "/today.txt") == Data("monday".utf8))
             #expect(FileManager.default.contents(atPath: workspace + "/notes/today.txt") == Data("tuesday".utf8))
+            let audit = try await client.send(.get, "/api/v1/audit?tenant=acme", token: tenants.operatorToken)
+            let restores = JSON(audit.body)["items"].array.filter { $0["action"].string == "workspace.restored" }
+            #expect(restores.count == 1)
+            #expect(restores.first?["actor"].string == "member@acme.test")
+            #expect(restores.first?["detail"].string == "snapshot \(snapshot), path notes")
 
             let page = try await client.send(.get, "/workspace?snapshot=\(snapshot)&path=notes", token: tenants.acmeMember)
             #expect(page.status == .ok)

@@ -117,4 +117,45 @@ struct MailGateTests {
         }
         #expect(future.subject == MailGate.noSubject && future.occurredAt == self.now)
     }
+
+    @Test("A team member's mail with the token answers as the team only when the trusted MTA verified its From")
+    func verifiedAgent() {
+        var mail = self.message(subject: self.replySubject, from: TicketFixtures.agent.email)
+        mail.authenticationResults = ["mx.holdfast.example; dkim=pass header.d=holdfast.example header.s=s1; spf=fail"]
+        let verified = MailAuthentication.fromIsVerified(mail, trusting: ["mx.holdfast.example"])
+        #expect(verified)
+        #expect(
+            MailGate.plan(mail, sender: TicketFixtures.agent, thread: self.ticket, fromVerified: verified, at: self.now)
+                == .reply(to: self.ticket, body: "Still broken.", author: .sender))
+        guard case .newTicket(let new) = MailGate.plan(mail, sender: TicketFixtures.customer, thread: nil, fromVerified: true, at: self.now)
+        else {
+            Issue.record("expected a new ticket")
+            return
+        }
+        #expect(!new.unverified)
+    }
+
+    @Test("Authentication-Results count only from the trusted MTA, topmost, passing and aligned with From")
+    func authenticationResults() {
+        func verified(_ headers: [String], from: String = "al@holdfast.example", trusting: Set<String> = ["mx.holdfast.example"]) -> Bool {
+            var mail = self.message(subject: "x", from: from)
+            mail.authenticationResults = headers
+            return MailAuthentication.fromIsVerified(mail, trusting: trusting)
+        }
+        #expect(verified(["mx.holdfast.example 1; dmarc=pass (p=reject) header.from=holdfast.example"]))
+        #expect(verified(["MX.Holdfast.Example; spf=pass smtp.mailfrom=bounces@holdfast.example"]))
+        // A signature of a parent domain is aligned; another domain's is not.
+        #expect(verified(["mx.holdfast.example; dkim=pass header.d=holdfast.example"], from: "al@eu.holdfast.example"))
+        #expect(!verified(["mx.holdfast.example; dkim=pass header.d=evil.example"]))
+        #expect(!verified(["mx.holdfast.example; dkim=fail header.d=holdfast.example; spf=softfail smtp.mailfrom=holdfast.example"]))
+        #expect(!verified(["mx.holdfast.example; dkim=pass (header.d=holdfast.example) header.d=evil.example"]))
+        // Another MTA's word, or nobody trusted: nothing.
+        #expect(!verified(["mx.evil.example; dkim=pass header.d=holdfast.example"]))
+        #expect(!verified(["mx.holdfast.example; dkim=pass header.d=holdfast.example"], trusting: []))
+        // Only the topmost header of the trusted MTA counts: a forged one below it does not.
+        #expect(
+            !verified([
+                "mx.holdfast.example; dkim=none; spf=none", "mx.holdfast.example; dkim=pass header.d=holdfast.example",
+            ]))
+    }
 }

@@ -31,11 +31,14 @@ public struct MailGateway: Sendable {
 
     let desk: SupportDesk
     let repositories: Repositories
+    /// The MTAs whose `Authentication-Results` count (``MailAuthentication``); none by default.
+    let trustedAuthServIDs: Set<String>
     let logger: Logger
 
-    public init(desk: SupportDesk, repositories: Repositories, logger: Logger) {
+    public init(desk: SupportDesk, repositories: Repositories, trustedAuthServIDs: Set<String> = [], logger: Logger) {
         self.desk = desk
         self.repositories = repositories
+        self.trustedAuthServIDs = trustedAuthServIDs
         self.logger = logger
     }
 
@@ -56,7 +59,8 @@ public struct MailGateway: Sendable {
         }
         let messageID = parsed.messageID ?? "none"
         do {
-            switch MailGate.plan(parsed, sender: sender, thread: thread, at: now) {
+            let verified = MailAuthentication.fromIsVerified(parsed, trusting: self.trustedAuthServIDs)
+            switch MailGate.plan(parsed, sender: sender, thread: thread, fromVerified: verified, at: now) {
             case .bounce(let text, .unknownSender):
                 self.logger.notice("mail refused: unknown sender", metadata: ["mail.message-id": "\(messageID)"])
                 return .bounced(text, reason: .unknownSender)

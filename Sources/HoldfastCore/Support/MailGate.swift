@@ -24,7 +24,7 @@ public enum MailGate {
 
     /// Who a reply by mail is recorded as.
     public enum ReplyAuthor: Sendable, Hashable {
-        /// The sender: a user on the ticket's customer side.
+        /// The sender: a user on the ticket's customer side, or a team member whose From the MTA verified.
         case sender
         /// The ticket's requester, the body saying who mailed it (someone the customer forwarded our mail to).
         case requester
@@ -48,14 +48,17 @@ public enum MailGate {
     ///   - sender: The user whose e-mail is the message's From address, or `nil` when there is none.
     ///   - thread: The ticket numbered by the subject's tag, if any; it counts only when the tag's token is its
     ///     reply token.
-    public static func plan(_ message: MailMessage, sender: User?, thread: Ticket?, at now: Date) -> Plan {
+    ///   - fromVerified: The receiving MTA vouched for the From domain (``MailAuthentication``): a new ticket is
+    ///     then not unverified, and a team member with the token answers as the team.
+    public static func plan(_ message: MailMessage, sender: User?, thread: Ticket?, fromVerified: Bool = false, at now: Date) -> Plan {
         if let thread, let token = message.threadTag?.token, ReplyToken.matches(token, thread.replyToken) {
             let body = MailReplyText.strippingQuote(message.text)
             if let sender, (try? AccessPolicy.ticketSide(of: sender, on: thread)) == .customer {
                 return .reply(to: thread, body: body, author: .sender)
             }
             if let sender, AccessPolicy.isSupportTeam(sender) {
-                return .bounce(MailGateBounce.teamByMail(ticketNumber: thread.number), .teamByMail)
+                guard fromVerified else { return .bounce(MailGateBounce.teamByMail(ticketNumber: thread.number), .teamByMail) }
+                return .reply(to: thread, body: body, author: .sender)
             }
             return .reply(to: thread, body: "By mail from \(message.from.address):\n\n\(body)", author: .requester)
         }
@@ -67,6 +70,6 @@ public enum MailGate {
         return .newTicket(
             NewTicket(
                 kind: TicketKind.bug.rawValue, channel: .email, subject: subject, description: message.text,
-                occurredAt: occurredAt, whatHappened: self.whatHappenedByMail, unverified: true))
+                occurredAt: occurredAt, whatHappened: self.whatHappenedByMail, unverified: !fromVerified))
     }
 }

@@ -46,11 +46,15 @@ public struct MailMessage: Sendable, Codable, Hashable {
     /// Stored as text, never interpreted as HTML.
     public var text: String
     public var attachments: [MailAttachment]
+    /// The `Authentication-Results` headers, topmost (added last, by the nearest MTA) first; see
+    /// ``MailAuthentication``.
+    public var authenticationResults: [String]
 
     public init(
         from: MailAddress, subject: String, messageID: String? = nil, inReplyTo: String? = nil, date: Date? = nil,
-        text: String, attachments: [MailAttachment] = []
+        text: String, attachments: [MailAttachment] = [], authenticationResults: [String] = []
     ) {
+        self.authenticationResults = authenticationResults
         self.from = from
         self.subject = subject
         self.messageID = messageID

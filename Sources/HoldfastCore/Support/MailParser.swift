@@ -46,7 +46,8 @@ public enum MailParser {
             inReplyTo: entity.header("in-reply-to").map(self.stripAngles),
             date: entity.header("date").flatMap(MailDate.parse),
             text: text,
-            attachments: body.attachments
+            attachments: body.attachments,
+            authenticationResults: entity.fields.filter { $0.name == "authentication-results" }.map(\.value)
         )
     }
 
