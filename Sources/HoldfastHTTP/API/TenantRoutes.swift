@@ -110,12 +110,18 @@ struct TenantRoutes {
     /// A settings change in words, for the audit log.
     static func changes(from old: Tenant, to new: Tenant) -> String {
         func describe(_ value: (some CustomStringConvertible)?) -> String { value.map { "\($0)" } ?? "standard" }
+        func json(_ value: (some Encodable)?) -> String {
+            guard let value else { return "standard" }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        }
         let changes = AuditChanges.between([
             ("name", old.name, new.name), ("time zone", old.timeZone, new.timeZone),
             ("grace seconds", describe(old.graceSeconds), describe(new.graceSeconds)),
-            ("retention", describe(old.retention.map { "\($0)" }), describe(new.retention.map { "\($0)" })),
+            ("retention", json(old.retention), json(new.retention)),
             ("network", describe(old.network?.rawValue), describe(new.network?.rawValue)),
-            ("limits", describe(old.limits.map { "\($0)" }), describe(new.limits.map { "\($0)" })),
+            ("limits", json(old.limits), json(new.limits)),
         ])
         return changes.isEmpty ? "no change" : changes
     }
