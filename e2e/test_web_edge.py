@@ -197,8 +197,9 @@ def test_a_flood_of_guesses_is_slowed_while_the_owner_signs_in_from_another_addr
 
         assert owner.status_code == 200, owner.text
         statuses = Counter(answer.status_code for answer in answers)
-        # Each guess counts before its password is checked: only the first few reach bcrypt.
-        assert statuses[401] <= 5 and statuses[429] >= 95 and statuses[401] + statuses[429] == 100, statuses
+        # Each guess counts before its password is checked: only the first few reach bcrypt (5 when
+        # the hundred arrive within the first 2 s delay; a host that stalls longer lets one or two more).
+        assert statuses[401] <= 8 and statuses[429] >= 92 and statuses[401] + statuses[429] == 100, statuses
         for answer in answers:
             if answer.status_code == 429:
                 assert answer.json()["error"]["code"] == "too_many_attempts"
