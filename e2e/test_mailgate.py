@@ -126,13 +126,18 @@ def test_a_tag_without_the_tickets_token_files_a_new_ticket_and_touches_no_other
     assert own["number"] == 3 and own["unverified"] is True
 
 
-def test_a_forged_agent_mail_neither_answers_the_customer_nor_stops_the_clock(server: Server):
+def a_mailed_ticket_and_an_agent(server: Server, subject: str, text: str) -> tuple[dict, str]:
+    """Ann mails a ticket and the agent Al exists; returns the ticket and the subject of the mail Ann got."""
     member(server)
     server.cli("admin", "create-user", "--tenant", "operations", "--email", "al@holdfast.test", "--password", "correct horse",
                "--role", "agent")
-    assert gate(server, mail("ann@acme.test", "VPN drops", "Every ten minutes.").as_bytes()).returncode == 0
+    assert gate(server, mail("ann@acme.test", subject, text).as_bytes()).returncode == 0
     [ticket] = tickets(server)
-    subject = str(mail_received(server, "ann@acme.test", ticket["number"])["Subject"])
+    return ticket, str(mail_received(server, "ann@acme.test", ticket["number"])["Subject"])
+
+
+def test_a_forged_agent_mail_neither_answers_the_customer_nor_stops_the_clock(server: Server):
+    ticket, subject = a_mailed_ticket_and_an_agent(server, "VPN drops", "Every ten minutes.")
     mails_before = len(list((server.data_dir / "mail").glob("*.eml")))
 
     forged = "It is fixed, nothing more to do. — Al"
@@ -202,12 +207,7 @@ def test_a_polled_queue_shows_a_mailed_ticket_soon_and_its_own_answers_at_once(s
 
 
 def test_an_agent_verified_by_our_mta_answers_by_mail(server: Server):
-    member(server)
-    server.cli("admin", "create-user", "--tenant", "operations", "--email", "al@holdfast.test", "--password", "correct horse",
-               "--role", "agent")
-    assert gate(server, mail("ann@acme.test", "Printer", "Printing hangs.").as_bytes()).returncode == 0
-    [ticket] = tickets(server)
-    subject = str(mail_received(server, "ann@acme.test", ticket["number"])["Subject"])
+    ticket, subject = a_mailed_ticket_and_an_agent(server, "Printer", "Printing hangs.")
     answer = mail("Al <al@holdfast.test>", f"Re: {subject}", "Restarted the spooler; try again.")
     answer["Authentication-Results"] = "mx.holdfast.test; dkim=pass header.d=holdfast.test header.s=s1; spf=pass smtp.mailfrom=holdfast.test"
 

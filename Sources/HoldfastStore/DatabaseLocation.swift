@@ -22,8 +22,7 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the location holds a password (a PostgreSQL URL with `USER:PASSWORD@`).
     public var hasPassword: Bool {
-        guard case .postgres(let url) = self, let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return false }
-        return url[scheme.upperBound..<at].contains(":")
+        self.password != nil
     }
 
     /// The location without a password, safe to print and log.
@@ -32,10 +31,16 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
         case .sqlite(let path):
             return "sqlite:\(path)"
         case .postgres(let url):
-            guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"),
-                let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
-            else { return url }
-            return String(url[..<colon]) + ":***" + String(url[at...])
+            guard let password = self.password else { return url }
+            return url.replacingCharacters(in: password, with: "***")
         }
+    }
+
+    /// Where the password of `postgres://USER:PASSWORD@HOST…` is, between the user's `:` and the `@`.
+    private var password: Range<String.Index>? {
+        guard case .postgres(let url) = self, let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return nil }
+        return url.index(after: colon)..<at
     }
 }

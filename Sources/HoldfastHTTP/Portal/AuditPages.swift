@@ -22,7 +22,10 @@ struct AuditPages {
         let query = try await self.routes.query(request, for: user)
         let events = try await self.repositories.audit.list(query)
         let slugs = try await self.routes.slugs(of: events)
-        let tenant = try await query.tenantID.asyncMap { try await self.repositories.tenants.find(id: $0)?.slug } ?? nil
+        var tenant: String?
+        if let id = query.tenantID {
+            tenant = try await self.repositories.tenants.find(id: id)?.slug
+        }
         var export = URLComponents(string: "/api/v1/audit")!
         export.queryItems =
             [URLQueryItem(name: "format", value: "ndjson")] + (tenant.map { [URLQueryItem(name: "tenant", value: $0)] } ?? [])
@@ -58,11 +61,4 @@ struct AuditPage {
     var isOperator: Bool
     var tenant: String
     var exportURL: String
-}
-
-extension Optional {
-    fileprivate func asyncMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped) async rethrows -> Mapped? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
 }
