@@ -23,9 +23,9 @@ struct SessionAPITests {
             let listed = try await client.send(.get, "/api/v1/sessions", token: tenants.acmeMember)
             #expect(JSON(listed.body)["items"].array.compactMap { $0["id"].string } == [id])
 
-            let closed = try await client.send(.delete, "/api/v1/sessions/\(id)", token: tenants.acmeMember)
-            #expect(JSON(closed.body)["state"].string == "closed")
-            #expect(JSON(closed.body)["closeReason"].string == "user")
+            let closed = try await client.closeSession(id, token: tenants.acmeMember)
+            #expect(closed["state"].string == "closed")
+            #expect(closed["closeReason"].string == "user")
             #expect(try await server.host.runningSessions().isEmpty)
 
             let events = try await client.send(.get, "/api/v1/sessions/\(id)/events", token: tenants.acmeMember)
@@ -47,8 +47,8 @@ struct SessionAPITests {
             expectError(try await client.send(.post, "/api/v1/sessions/\(id)/tickets", token: tenants.acmeAdmin), .forbidden)
             #expect(try await client.send(.get, "/api/v1/sessions/\(id)", token: tenants.acmeAdmin).status == .ok)
 
-            let closed = try await client.send(.delete, "/api/v1/sessions/\(id)", token: tenants.acmeAdmin)
-            #expect(JSON(closed.body)["closeReason"].string == "admin")
+            let closed = try await client.closeSession(id, token: tenants.acmeAdmin)
+            #expect(closed["closeReason"].string == "admin")
         }
     }
 

@@ -44,6 +44,7 @@ struct SessionCapsTests {
 
         // A closed session frees its place.
         _ = try await supervisor.close(first.id, by: fixture.user)
+        await supervisor.closesSettled()
         _ = try await supervisor.start(kind: .terminal, for: fixture.user)
     }
 
@@ -186,6 +187,7 @@ struct SessionCapsTests {
 
         // A closed session's notices go.
         _ = try await supervisor.close(new.id, by: fixture.user)
+        await supervisor.closesSettled()
         await watch.look()
         #expect(notices.latest(for: new.id) == 0)
     }

@@ -76,15 +76,110 @@ struct SessionSupervisorTests {
 
         fixture.clock.advance(by: 600 - 15 - 0.001)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .held)
         fixture.clock.advance(by: 0.001)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closed)
         #expect(try await fixture.host.runningSessions().isEmpty)
         // The snapshot on loss runs in the background; the final one comes between expiry and close.
         let events = try await fixture.events(session.id)
         #expect(events.filter { $0 != .snapshot } == [.started, .attached, .lost, .expired, .closed])
         #expect(Array(events.suffix(2)) == [.snapshot, .closed])
+    }
+
+    /// Whether `body` returns within `limit` of real time (it is left running if not).
+    func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+        let done = Mutex(false)
+        let task = Task {
+            await body()
+            done.withLock { $0 = true }
+        }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if done.withLock({ $0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        _ = task
+        return false
+    }
+
+    @Test func aCloseThatHangsKeepsNoOtherSessionWaitingForItsExpiry() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let first = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let second = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("notes.txt", in: first)
+        let firstClient = try await supervisor.attach(first.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        let secondClient = try await supervisor.attach(second.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await supervisor.detached(firstClient, lastTrafficAt: fixture.clock.now())
+        fixture.clock.advance(by: 100)
+        await supervisor.detached(secondClient, lastTrafficAt: fixture.clock.now())
+        // The backup store hangs: a close that reaches its final snapshot waits there.
+        fixture.driver.hold()
+
+        fixture.clock.advance(by: 500)  // the first session's deadline
+        #expect(await self.finishes(within: .seconds(5)) { await supervisor.tick() }, "the clock waited for a close")
+        #expect(try await fixture.stored(first.id).state == .closing)
+        fixture.clock.advance(by: 100)  // the second's deadline, while the first still hangs
+        #expect(await self.finishes(within: .seconds(5)) { await supervisor.tick() }, "the clock waited for a close")
+        let expired = try await fixture.stored(second.id)
+        #expect(expired.state == .closing && expired.machine.closeReason == .expired)
+        // Nor does a close asked for by a user, or a maintenance drain, wait for one.
+        let third = try await supervisor.start(kind: .terminal, for: fixture.user)
+        #expect(await self.finishes(within: .seconds(5)) { _ = try? await supervisor.close(third.id, by: fixture.user) })
+        #expect(await self.finishes(within: .seconds(5)) { _ = await supervisor.closeAllForMaintenance() })
+
+        fixture.driver.release()
+        await supervisor.closesSettled()
+        for id in [first.id, second.id, third.id] {
+            #expect(try await fixture.stored(id).state == .closed)
+        }
+    }
+
+    @Test func atMostTheConfiguredNumberOfClosesRunAtOnce() async throws {
+        let fixture = try await Fixture()
+        var configuration = SessionSupervisor.Configuration()
+        configuration.closeConcurrency = 2
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: fixture.store.repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        var users: [User] = []
+        for index in 0..<4 {
+            let user = User(
+                tenantID: fixture.user.tenantID, email: "user\(index)@acme.test", name: "U\(index)", role: .member,
+                createdAt: fixture.clock.now())
+            try await fixture.store.repositories.users.create(user, passwordHash: "h")
+            users.append(user)
+        }
+        var sessions: [Session] = []
+        for user in users {
+            let session = try await supervisor.start(kind: .terminal, for: user)
+            try fixture.write("work.txt", in: session)
+            sessions.append(session)
+        }
+        fixture.driver.hold()
+        for (session, user) in zip(sessions, users) {
+            _ = try await supervisor.close(session.id, by: user)
+        }
+        // Two final snapshots run (held); the other two closes wait for a slot.
+        #expect(
+            try await self.eventually {
+                var running = 0
+                for user in users { running += await fixture.backups.activity(for: user).count }
+                return running == 2
+            })
+        try await Task.sleep(for: .milliseconds(200))
+        var running = 0
+        for user in users { running += await fixture.backups.activity(for: user).count }
+        #expect(running == 2)
+        fixture.driver.release()
+        await supervisor.closesSettled()
+        for session in sessions {
+            #expect(try await fixture.stored(session.id).state == .closed)
+        }
+        #expect(fixture.driver.backupCount == 4)
     }
 
     @Test func aSilentClientIsDroppedAfterTwoHeartbeatsDatedByItsLastTraffic() async throws {
@@ -98,9 +193,11 @@ struct SessionSupervisorTests {
         await supervisor.trafficReceived(attachment, at: lastTraffic)
         fixture.clock.advance(by: 19.9)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(!dropped.withLock { $0 })
         fixture.clock.advance(by: 0.1)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(dropped.withLock { $0 })
         let held = try await fixture.stored(session.id)
         #expect(held.state == .held)
@@ -144,12 +241,14 @@ struct SessionSupervisorTests {
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
         fixture.host.setFailures(terminate: true)
         _ = try await supervisor.close(session.id, by: fixture.user)
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closing)
         #expect(try await fixture.events(session.id).last == .failed)
 
         fixture.host.setFailures()
         fixture.clock.advance(by: 5)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closed)
     }
 
@@ -201,10 +300,12 @@ struct SessionSupervisorTests {
         fixture.driver.setUnreachable(true)
 
         _ = try await supervisor.close(session.id, by: fixture.user)
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closing)
         for _ in 0..<4 {  // retries at 5, 10, 20, 40 s all fail
             fixture.clock.advance(by: 60)
             await supervisor.tick()
+            await supervisor.closesSettled()
         }
         #expect(try await fixture.stored(session.id).state == .closing)
         #expect(try await fixture.events(session.id).filter { $0 == .failed }.count == 5)
@@ -220,6 +321,7 @@ struct SessionSupervisorTests {
         fixture.driver.setUnreachable(false)
         fixture.clock.advance(by: 300)
         await supervisor.tick()
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closed)
         let snapshot = try #require(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).first)
         #expect(fixture.driver.files(of: snapshot.id)["thesis.tex"] == Data("precious".utf8))
@@ -268,6 +370,7 @@ struct SessionSupervisorTests {
         try FileManager.default.createDirectory(atPath: workspace + "/src", withIntermediateDirectories: true)
         try Data("print(1)".utf8).write(to: URL(fileURLWithPath: workspace + "/src/main.py"))
         _ = try await supervisor.close(first.id, by: fixture.user)
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(first.id).state == .closed)
 
         try FileManager.default.removeItem(atPath: workspace)  // a new host, or a cleaned disk
@@ -281,6 +384,7 @@ struct SessionSupervisorTests {
         let supervisor = fixture.supervisor()
         let first = try await supervisor.start(kind: .terminal, for: fixture.user)
         _ = try await supervisor.close(first.id, by: fixture.user)
+        await supervisor.closesSettled()
         try FileManager.default.removeItem(atPath: fixture.backups.workspace(tenant: first.tenantID, user: first.userID))
         fixture.driver.setUnreachable(true)
         await #expect(throws: CoreError.self) { try await supervisor.start(kind: .terminal, for: fixture.user) }
@@ -367,6 +471,7 @@ struct SessionSupervisorTests {
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
         #expect(try await fixture.backups.snapshot(tenant: session.tenantID, user: session.userID, session: session.id) == nil)
         _ = try await supervisor.close(session.id, by: fixture.user)
+        await supervisor.closesSettled()
         #expect(try await fixture.stored(session.id).state == .closed)
         #expect(try await fixture.events(session.id) == [.started, .closing, .closed])
         #expect(fixture.driver.backupCount == 0)

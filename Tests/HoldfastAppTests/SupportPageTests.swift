@@ -52,7 +52,7 @@ struct SupportPageTests {
             #expect(offered.contains("name=\"sessionId\""))
             #expect(offered.contains("<option value=\"\(session)\""))
 
-            _ = try await client.send(.delete, "/api/v1/sessions/\(session)", token: tenants.acmeMember)
+            _ = try await client.closeSession(session, token: tenants.acmeMember)
             #expect(try await Self.page(client, tenants.acmeMember).contains("terminal session, closed"))
         }
     }

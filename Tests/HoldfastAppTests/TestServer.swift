@@ -112,6 +112,19 @@ extension TestClientProtocol {
         return try await self.execute(uri: uri, method: method, headers: headers, body: body)
     }
 
+    /// `DELETE /sessions/{id}`, which answers before the close is done (`202`, `closing`), then
+    /// the session once it is closed (the fake host and backups take milliseconds).
+    func closeSession(_ id: String, token: String) async throws -> JSON {
+        let started = try await self.send(.delete, "/api/v1/sessions/\(id)", token: token)
+        #expect(started.status == .accepted || started.status == .ok, "\(String(buffer: started.body))")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let current = try await self.send(.get, "/api/v1/sessions/\(id)", token: token)
+            if JSON(current.body)["state"].string == "closed" || ContinuousClock.now > deadline { return JSON(current.body) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Signs in and returns the bearer token, failing the test when sign-in fails.
     func signIn(_ email: String, _ password: String) async throws -> String {
         let response = try await self.send(.post, "/api/v1/auth/login", json: ["email": email, "password": password])

@@ -21,6 +21,9 @@ public actor SessionSupervisor: SessionService {
         public var snapshotInterval: TimeInterval = 5 * 60
         /// How long an attach ticket is valid.
         public var ticketLifetime: TimeInterval = 30
+        /// How many sessions may be closing (ending processes, final snapshot) at once; the rest
+        /// wait their turn, so 200 expiries do not start 200 restic processes together.
+        public var closeConcurrency = 4
 
         public init() {}
     }
@@ -53,7 +56,12 @@ public actor SessionSupervisor: SessionService {
     private var live: [Session.ID: Live] = [:]
     /// Set while a maintenance window of the sessions component is underway: new sessions are refused with it.
     private var maintenanceRefusal: CoreError?
-    private var closing: Set<Session.ID> = []
+    /// Sessions whose close is under way (queued or running), each in its own task: nobody who
+    /// starts a close waits for it (the clock, the API, adoption, a maintenance drain).
+    private var closing: [Session.ID: Task<Void, Never>] = [:]
+    /// Closes running now, and those waiting for a slot (``Configuration/closeConcurrency``).
+    private var closesRunning = 0
+    private var closeQueue: [CheckedContinuation<Void, Never>] = []
     /// Starts under way per user that are not in `live` yet: counted against the user's session
     /// limit so that parallel starts cannot all pass the check (see `reserveStart`).
     private var startsUnderWay: [User.ID: Int] = [:]
@@ -380,7 +388,7 @@ public actor SessionSupervisor: SessionService {
     /// end, the workspace is snapshotted and verified, then the session closes. Returns how many.
     @discardableResult
     public func closeAllForMaintenance() async -> Int {
-        let ids = self.live.keys.filter { !self.closing.contains($0) }
+        let ids = self.live.keys.filter { self.closing[$0] == nil }
         for id in ids {
             await self.apply(id) { machine, now in machine.closeRequested(reason: .maintenance, at: now) }
         }
@@ -467,7 +475,7 @@ public actor SessionSupervisor: SessionService {
             }
         }
         if let reason = closeFor {
-            await self.finishClosing(id, reason: reason)
+            self.startClosing(id, reason: reason)
         }
         if self.live[id]?.machine.state == .closed {
             self.live[id] = nil
@@ -480,9 +488,7 @@ public actor SessionSupervisor: SessionService {
     /// Any failure (the object store unreachable, say) leaves the session in `closing` with its
     /// workspace untouched, and the machine schedules a retry.
     private func finishClosing(_ id: Session.ID, reason: SessionCloseReason) async {
-        guard !self.closing.contains(id), let session = self.live[id]?.session else { return }
-        self.closing.insert(id)
-        defer { self.closing.remove(id) }
+        guard let session = self.live[id]?.session else { return }
         do {
             try await self.host.terminate(id)
             // `nil`: a session that never got a workspace, or left it empty, has nothing to keep.
@@ -494,6 +500,42 @@ public actor SessionSupervisor: SessionService {
         } catch {
             self.logger.error("closing failed; will retry", metadata: ["session.id": "\(id)", "error": "\(error)"])
             await self.apply(id) { machine, now in try machine.closingFailed(error: "\(error)", at: now) }
+        }
+    }
+
+    /// Starts the close of `id` in a task of its own and returns at once; a close already under
+    /// way is left to finish. The task waits for a slot, so at most `closeConcurrency` run.
+    private func startClosing(_ id: Session.ID, reason: SessionCloseReason) {
+        guard self.closing[id] == nil, self.live[id] != nil else { return }
+        self.closing[id] = Task {
+            await self.acquireCloseSlot()
+            await self.finishClosing(id, reason: reason)
+            self.releaseCloseSlot()
+            self.closing[id] = nil
+        }
+    }
+
+    private func acquireCloseSlot() async {
+        guard self.closesRunning >= max(1, self.configuration.closeConcurrency) else {
+            self.closesRunning += 1
+            return
+        }
+        // The slot is handed over by `releaseCloseSlot`, which keeps the count.
+        await withCheckedContinuation { self.closeQueue.append($0) }
+    }
+
+    private func releaseCloseSlot() {
+        if self.closeQueue.isEmpty {
+            self.closesRunning -= 1
+        } else {
+            self.closeQueue.removeFirst().resume()
+        }
+    }
+
+    /// Waits until no close is under way (for tests and a graceful shutdown).
+    func closesSettled() async {
+        while let task = self.closing.values.first {
+            await task.value
         }
     }
 

@@ -77,11 +77,13 @@ struct SessionRoutes {
         SessionDTO(try await self.sessions.session(try Self.id(context), for: try context.requireUser()))
     }
 
-    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
+    /// Starts the close and answers at once: `202` with the session `closing` while its processes
+    /// end and its final snapshot is taken (poll `GET /sessions/{id}`), `200` if it was closed already.
+    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionDTO> {
         let user = try context.requireUser()
         let session = try await self.sessions.close(try Self.id(context), by: user)
         await self.recordIfSomeoneElses(.sessionClosed, session, by: user, detail: "", context: context)
-        return SessionDTO(session)
+        return EditedResponse(status: session.state == .closed ? .ok : .accepted, response: SessionDTO(session))
     }
 
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> [SessionEventDTO] {
