@@ -73,8 +73,13 @@ def main() -> None:
         def close(at: float, http: requests.Session, session_id: str) -> None:
             time.sleep(max(0.0, at - time.monotonic()))
             asked = time.time()
-            http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=600)
-            events = http.get(f"{server.url}/api/v1/sessions/{session_id}/events", timeout=30).json()
+            http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=60)  # answers 202: the close runs on its own
+            deadline = time.monotonic() + 600
+            while True:
+                events = http.get(f"{server.url}/api/v1/sessions/{session_id}/events", timeout=30).json()
+                if events and events[-1]["type"] == "closed" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             before = [parse(event["at"]) for event in events if event["type"] == "snapshot" and parse(event["at"]) <= asked]
             started = next(parse(event["at"]) for event in events if event["type"] == "started")
             newest = max(before) if before else started

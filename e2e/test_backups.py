@@ -175,7 +175,7 @@ def test_kill_9_during_a_backup_leaves_a_repository_the_next_backup_uses(binary,
         try:
             http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=300)
         except requests.ConnectionError:
-            pass  # the server is killed while this request waits for the final snapshot: expected
+            pass  # the close runs on its own and the answer comes at once; should it not, the kill ends it
 
     closer = threading.Thread(target=close_session, daemon=True)
     closer.start()
@@ -214,7 +214,8 @@ def test_restores_never_leave_the_workspace_nor_overwrite_it(server: Server):
         server, http, session_id, "mkdir -p ~/notes && echo v1 > ~/notes/plan.md && ln -s /etc ~/etc-link && sync"
     )
     term.close()
-    assert http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=120).json()["state"] == "closed"
+    assert http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=30).status_code == 202  # the close runs on its own
+    wait_for_state(server, http, session_id, "closed", timeout=120)
     snapshot = snapshots(server, http)[0]["id"]
     workspace = workspace_of(server, http)
     (workspace / "notes" / "plan.md").write_text("v2\n")
@@ -252,7 +253,8 @@ def test_the_versions_page_browses_and_restores_in_chromium(server: Server, brow
     session_id = start_session(server, http)
     term = write_in_session(server, http, session_id, "mkdir -p ~/report && echo 'final figures' > ~/report/results.csv && sync")
     term.close()
-    http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=120)
+    http.delete(f"{server.url}/api/v1/sessions/{session_id}", timeout=30)
+    wait_for_state(server, http, session_id, "closed", timeout=120)
 
     sign_in(browser, server, "ann@acme.test", "correct horse")
     settled(browser).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your sessions"))

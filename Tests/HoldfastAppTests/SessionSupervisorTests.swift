@@ -227,6 +227,8 @@ struct SessionSupervisorTests {
 
         let after = fixture.supervisor()
         try await after.adoptAll()
+        // Adoption only starts the dead session's close (start-up never waits for a backup).
+        await after.closesSettled()
         let adopted = try await fixture.stored(alive.id)
         #expect(adopted.state == .held)
         #expect(try await fixture.events(alive.id).contains(.adopted))
@@ -258,6 +260,7 @@ struct SessionSupervisorTests {
         let session = try await supervisor.start(kind: .terminal, for: fixture.user)
         fixture.host.kill(session.id)
         await supervisor.watchProcesses()
+        await supervisor.closesSettled()
         let closed = try await fixture.stored(session.id)
         #expect(closed.state == .closed)
         #expect(closed.machine.closeReason == .processesDied)

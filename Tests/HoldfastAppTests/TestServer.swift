@@ -113,16 +113,18 @@ extension TestClientProtocol {
     }
 
     /// `DELETE /sessions/{id}`, which answers before the close is done (`202`, `closing`), then
-    /// the session once it is closed (the fake host and backups take milliseconds).
+    /// the session once the store has it closed (its timeline ends with `closed`; the fake host
+    /// and backups take milliseconds).
     func closeSession(_ id: String, token: String) async throws -> JSON {
         let started = try await self.send(.delete, "/api/v1/sessions/\(id)", token: token)
         #expect(started.status == .accepted || started.status == .ok, "\(String(buffer: started.body))")
         let deadline = ContinuousClock.now + .seconds(30)
-        while true {
-            let current = try await self.send(.get, "/api/v1/sessions/\(id)", token: token)
-            if JSON(current.body)["state"].string == "closed" || ContinuousClock.now > deadline { return JSON(current.body) }
+        while ContinuousClock.now < deadline {
+            let events = try await self.send(.get, "/api/v1/sessions/\(id)/events", token: token)
+            if JSON(events.body).array.last?["type"].string == "closed" { break }
             try await Task.sleep(for: .milliseconds(10))
         }
+        return JSON(try await self.send(.get, "/api/v1/sessions/\(id)", token: token).body)
     }
 
     /// Signs in and returns the bearer token, failing the test when sign-in fails.
