@@ -109,7 +109,7 @@ def test_another_sites_form_post_with_the_cookie_changes_nothing(server: Server)
     own = browser.post(f"{server.url}/api/v1/sessions", json={"kind": "terminal"}, headers={"Origin": server.url}, timeout=30)
     assert own.status_code == 201, own.text
     ended = ann.delete(f"{server.url}/api/v1/sessions/{own.json()['id']}", timeout=30)
-    assert ended.status_code == 200, ended.text
+    assert ended.status_code == 202, ended.text  # the close started; it runs on its own
 
 
 def test_pages_forbid_framing_and_inline_script_and_a_sign_in_stays_on_the_site(server: Server):

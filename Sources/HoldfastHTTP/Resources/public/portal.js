@@ -89,7 +89,18 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-close-session]")) {
     button.addEventListener("click", async () => {
       button.disabled = true;
-      try { await callAPI("DELETE", `/api/v1/sessions/${button.dataset.closeSession}`); } catch (_) { /* shown on reload */ }
+      const id = button.dataset.closeSession;
+      try {
+        // The close runs on its own (202, `closing`): wait for `closed`, then show the list.
+        await callAPI("DELETE", `/api/v1/sessions/${id}`);
+        button.textContent = "Closing…";
+        const deadline = Date.now() + 120000;
+        while (Date.now() < deadline) {
+          const session = await callAPI("GET", `/api/v1/sessions/${id}`);
+          if (session.state === "closed") break;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      } catch (_) { /* shown on reload */ }
       window.location.reload();
     });
   }
