@@ -32,21 +32,34 @@ enum ProcessTable {
     /// stops there — a `/proc/self/mountinfo` past 4 KiB came back cut short, and the mounts
     /// listed after the cut were not found.
     static func contents(of path: String) -> [UInt8]? {
+        try? self.read(path).get()
+    }
+
+    /// Why a read of `/proc` failed: `errno` tells a process that is gone (`ENOENT`, `ESRCH`) from
+    /// a read that could not be done (`EACCES`, `EMFILE`, `EIO`), which says nothing about it.
+    struct ReadFailure: Error, CustomStringConvertible {
+        var errno: Int32
+        var isGone: Bool { self.errno == ENOENT || self.errno == ESRCH }
+        var description: String { String(cString: strerror(self.errno)) }
+    }
+
+    /// `contents(of:)` with the reason a read failed.
+    static func read(_ path: String) -> Result<[UInt8], ReadFailure> {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
+        guard descriptor >= 0 else { return .failure(ReadFailure(errno: errno)) }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
-            let count = read(descriptor, &buffer, buffer.count)
+            let count = Glibc.read(descriptor, &buffer, buffer.count)
             if count > 0 {
                 bytes += buffer[0..<count]
             } else if count < 0 && errno == EINTR {
                 continue
             } else if count < 0 {
-                return nil
+                return .failure(ReadFailure(errno: errno))
             } else {
-                return bytes
+                return .success(bytes)
             }
         }
     }

@@ -1,8 +1,10 @@
 import Glibc
 import HoldfastCore
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A tmux client attached to a session through a pseudo-terminal that the server holds the master of.
 ///
@@ -11,20 +13,28 @@ import NIOPosix
 /// master through an NIO channel, so output arrives without a thread per attachment. Closing the
 /// master hangs the client up: it exits and the session lives on (that is a detach).
 final class PseudoTerminalConnection: TerminalConnection {
-    let output: AsyncStream<[UInt8]>
+    /// At most this many bytes of output wait for a reader; past it the master is not read until
+    /// the reader has taken half of them, so a slow client costs the server a fixed window (and
+    /// only its own tmux client waits: tmux redraws a client that fell behind, and the session's
+    /// other clients go on at their own pace).
+    static let outputWindow = 1 << 20
+
+    let output: TerminalOutput
     private let channel: any Channel
     /// Completed by the client's first output, failed if it exits before any.
     private let drawn: EventLoopFuture<Void>
     /// The master as NIO reads it; only touched on the channel's event loop while the channel is active.
     private let master: Int32
     private let client: ChildProcess
+    private let window: OutputWindow
     private let logger: Logger
 
     private init(
-        output: AsyncStream<[UInt8]>, channel: any Channel, drawn: EventLoopFuture<Void>, master: Int32, client: ChildProcess,
-        logger: Logger
+        output: TerminalOutput, channel: any Channel, drawn: EventLoopFuture<Void>, master: Int32, client: ChildProcess,
+        window: OutputWindow, logger: Logger
     ) {
         self.output = output
+        self.window = window
         self.channel = channel
         self.drawn = drawn
         self.master = master
@@ -77,16 +87,24 @@ final class PseudoTerminalConnection: TerminalConnection {
                 "fcntl(F_DUPFD_CLOEXEC)", errno: code, while: "attaching a terminal",
                 hint: "the server may be out of file descriptors; raise its limit (ulimit -n)")
         }
-        let (output, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        let window = OutputWindow(size: Self.outputWindow)
         let drawn = eventLoopGroup.any().makePromise(of: Void.self)
         do {
             let channel = try await bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TerminalOutputHandler(continuation: continuation, drawn: drawn))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TerminalOutputHandler(continuation: continuation, drawn: drawn, window: window))
                 }
             }.takingOwnershipOfDescriptors(input: master, output: writer).get()
+            let output = TerminalOutput(stream) { [channel] count in
+                if window.taken(count) {
+                    channel.pipeline.fireUserInboundEventTriggered(OutputWindow.Reopened())
+                }
+            }
             return PseudoTerminalConnection(
-                output: output, channel: channel, drawn: drawn.futureResult, master: master, client: process, logger: logger
+                output: output, channel: channel, drawn: drawn.futureResult, master: master, client: process, window: window,
+                logger: logger
             )
         } catch {
             continuation.finish()
@@ -131,6 +149,7 @@ final class PseudoTerminalConnection: TerminalConnection {
 
     /// Detaches: closing the master hangs up the client, which exits; the session keeps running.
     func close() async {
+        self.window.discard()
         do {
             try await self.channel.close()
         } catch ChannelError.alreadyClosed {
@@ -144,25 +163,114 @@ final class PseudoTerminalConnection: TerminalConnection {
     }
 }
 
+/// The bytes of a terminal's output handed to its stream and not yet taken by the reader.
+final class OutputWindow: Sendable {
+    /// Sent through the pipeline (on its event loop) when the reader has made room again.
+    struct Reopened {}
+
+    let size: Int
+    private let state = Mutex((waiting: 0, closed: false, discarded: false))
+
+    init(size: Int) {
+        self.size = size
+    }
+
+    /// Every terminal's bytes waiting now, the most one terminal ever had waiting, and how often a
+    /// window filled up: what an operator (and the e2e test of a stalled client) reads in `/metrics`.
+    private static let total = Atomic<Int>(0)
+    private static let peak = Atomic<Int>(0)
+    private static let totalGauge = Gauge(label: "holdfast_terminal_output_waiting_bytes")
+    private static let peakGauge = Gauge(label: "holdfast_terminal_output_waiting_bytes_peak")
+    private static let pauses = Counter(label: "holdfast_terminal_output_pauses_total")
+
+    /// Counts `count` bytes handed over; whether the window is now full (stop reading).
+    ///
+    /// A full window holds back the next read, not the ones NIO makes in the same pass over the
+    /// descriptor (`maxMessagesPerRead`), so a terminal may hold up to a few reads past `size`.
+    func handed(_ count: Int) -> Bool {
+        let (waiting, closing) = self.state.withLock { state in
+            state.waiting += count
+            let closing = !state.closed && state.waiting >= self.size
+            if closing { state.closed = true }
+            return (state.waiting, closing)
+        }
+        Self.totalGauge.record(Self.total.add(count, ordering: .relaxed).newValue)
+        if Self.peak.max(waiting, ordering: .relaxed).newValue == waiting { Self.peakGauge.record(waiting) }
+        if closing { Self.pauses.increment() }
+        return self.isClosed
+    }
+
+    /// Counts `count` bytes taken; whether a full window has just drained to half (read again).
+    func taken(_ count: Int) -> Bool {
+        let counted = self.state.withLock { !$0.discarded }
+        if counted { Self.totalGauge.record(Self.total.subtract(count, ordering: .relaxed).newValue) }
+        return self.state.withLock { state in
+            state.waiting -= count
+            guard state.closed, state.waiting <= self.size / 2 else { return false }
+            state.closed = false
+            return true
+        }
+    }
+
+    /// Bytes handed over and never taken (the reader went away) leave the total.
+    func discard() {
+        let left = self.state.withLock { state in
+            defer { state.discarded = true }
+            return state.discarded ? 0 : state.waiting
+        }
+        if left > 0 { Self.totalGauge.record(Self.total.subtract(left, ordering: .relaxed).newValue) }
+    }
+
+    var isClosed: Bool { self.state.withLock { $0.closed } }
+}
+
 /// Hands the client's output to the connection's stream and ends it when the client is gone.
-private final class TerminalOutputHandler: ChannelInboundHandler {
+///
+/// While the output window is full it holds back the channel's reads (as NIO's
+/// `BackPressureHandler` does), so the PTY fills and the tmux client writing to it waits.
+private final class TerminalOutputHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
 
     private let continuation: AsyncStream<[UInt8]>.Continuation
     private let drawn: EventLoopPromise<Void>
+    private let window: OutputWindow
     private var hasDrawn = false
+    /// A read the channel asked for while the window was full.
+    private var heldRead = false
 
-    init(continuation: AsyncStream<[UInt8]>.Continuation, drawn: EventLoopPromise<Void>) {
+    init(continuation: AsyncStream<[UInt8]>.Continuation, drawn: EventLoopPromise<Void>, window: OutputWindow) {
         self.continuation = continuation
         self.drawn = drawn
+        self.window = window
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = Self.unwrapInboundIn(data)
+        _ = self.window.handed(buffer.readableBytes)
         self.continuation.yield(Array(buffer.readableBytesView))
         if !self.hasDrawn {
             self.hasDrawn = true
             self.drawn.succeed()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        guard self.window.isClosed else {
+            context.read()
+            return
+        }
+        self.heldRead = true
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is OutputWindow.Reopened else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if self.heldRead, !self.window.isClosed {
+            self.heldRead = false
+            context.read()
         }
     }
 

@@ -190,8 +190,65 @@ public struct TmuxHost: SessionHost {
 
     /// Whether the session's sandbox runs, read from `/proc`: tmux is the sandbox's main process, so
     /// the sandbox's leader lives exactly as long as the tmux server does.
-    public func isAlive(_ id: Session.ID) async -> Bool {
-        self.running(self.directory(id)) != nil
+    ///
+    /// `dead` needs evidence: the session's folder or pid file is gone, or the recorded leader has
+    /// exited (`pidfd_open` finds no such process, its pidfd polls readable, or its pid now runs
+    /// another program). A read that fails for another reason (`EACCES`, `EMFILE`, `EIO`) is
+    /// `unknown`, as is a leader whose inner process is not found (the sandbox starting or ending).
+    public func liveness(_ id: Session.ID) async -> SessionLiveness {
+        let directory = self.directory(id)
+        let recorded: [UInt8]
+        switch ProcessTable.read(directory.pidFile) {
+        case .success(let bytes):
+            recorded = bytes
+        case .failure(let failure) where failure.isGone:
+            let folderExists = FileManager.default.fileExists(atPath: directory.path)
+            return .dead(evidence: folderExists ? "the sandbox's pid file is gone" : "the session's sandbox folder is gone")
+        case .failure(let failure):
+            return .unknown(reason: "could not read \(directory.pidFile): \(failure)")
+        }
+        let text = String(decoding: recorded, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let leader = pid_t(text), leader > 1 else {
+            return .unknown(reason: "the sandbox's pid file holds \(text.debugDescription)")
+        }
+        // A pidfd pins the leader: what is read by pid below is this process's only while the
+        // pidfd has not reported an exit afterwards.
+        var pidfd: Int32 = -1
+        if let openProcess = GNUFunctions.pidfdOpen {
+            pidfd = openProcess(leader, 0)
+            if pidfd < 0 {
+                let failure = ProcessTable.ReadFailure(errno: errno)
+                return failure.errno == ESRCH
+                    ? .dead(evidence: "the sandbox's leader (pid \(leader)) has exited")
+                    : .unknown(reason: "pidfd_open(\(leader)): \(failure)")
+            }
+        }
+        defer { if pidfd >= 0 { close(pidfd) } }
+        func exited() -> Bool {
+            guard pidfd >= 0 else { return false }
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLIN) != 0
+        }
+        let children: [pid_t]
+        switch (ProcessTable.read("/proc/\(leader)/cmdline"), ProcessTable.read("/proc/\(leader)/task/\(leader)/children")) {
+        case (.failure(let failure), _) where failure.isGone, (_, .failure(let failure)) where failure.isGone:
+            return .dead(evidence: "the sandbox's leader (pid \(leader)) has exited")
+        case (.failure(let failure), _), (_, .failure(let failure)):
+            return .unknown(reason: "could not read /proc/\(leader): \(failure)")
+        case (.success(let arguments), .success(let list)):
+            if exited() { return .dead(evidence: "the sandbox's leader (pid \(leader)) has exited") }
+            let socketDirectory = Array(directory.socketDirectory.utf8)
+            guard arguments.split(separator: 0).contains(where: { $0.elementsEqual(socketDirectory) }) else {
+                // A zombie's command line is empty; a reused pid's is someone else's.
+                return .dead(evidence: "the sandbox's leader (pid \(leader)) has exited")
+            }
+            children = String(decoding: list, as: UTF8.self).split(separator: " ")
+                .compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        guard children.contains(where: { isSandboxProcess($0, of: directory) }) else {
+            return .unknown(reason: "the sandbox's leader (pid \(leader)) runs without its inner process (starting or ending)")
+        }
+        return .alive
     }
 
     public func runningSessions() async throws -> [Session.ID] {

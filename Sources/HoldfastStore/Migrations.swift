@@ -330,6 +330,10 @@ extension Database {
                 ).run()
             }
         },
+        Migration(version: 12, name: "session revisions") { database in
+            // Sessions are saved with compare and set, like tickets (Session.revision).
+            try await database.alter(table: "sessions").column("revision", type: .bigint, .notNull, .default(0)).run()
+        },
     ]
 }
 

@@ -14,11 +14,11 @@ public struct SQLSessionRepository: SessionRepository {
         let machine = try Self.encode(session.machine)
         try await self.database.withTransaction { sql in
             try await sql.insert(into: "sessions")
-                .columns("id", "tenant_id", "user_id", "kind", "state", "created_at", "machine")
+                .columns("id", "tenant_id", "user_id", "kind", "state", "created_at", "machine", "revision")
                 .values(
                     SQLBind(session.id.description), SQLBind(session.tenantID.description), SQLBind(session.userID.description),
                     SQLBind(session.kind.rawValue), SQLBind(session.state.rawValue),
-                    SQLBind(session.machine.createdAt.millisecondsSince1970), SQLBind(machine)
+                    SQLBind(session.machine.createdAt.millisecondsSince1970), SQLBind(machine), SQLBind(session.revision)
                 )
                 .run()
             try await Self.append(events, to: session.id, sql)
@@ -28,11 +28,24 @@ public struct SQLSessionRepository: SessionRepository {
     public func save(_ session: Session, events: [SessionEvent]) async throws {
         let machine = try Self.encode(session.machine)
         try await self.database.withTransaction { sql in
-            try await sql.update("sessions")
+            // Compare and set in one statement, as for tickets: of two saves from one revision,
+            // the second finds no row at the old revision.
+            let updated = try await sql.update("sessions")
                 .set("state", to: SQLBind(session.state.rawValue))
                 .set("machine", to: SQLBind(machine))
+                .set("revision", to: SQLBind(session.revision))
                 .where("id", .equal, session.id.description)
-                .run()
+                .where("revision", .equal, session.revision - 1)
+                .returning("id").first()
+            guard updated != nil else {
+                let stored = try await sql.select().column("revision").from("sessions").where("id", .equal, session.id.description)
+                    .first()
+                guard let stored else { throw CoreError.notFound("There is no session \(session.id).") }
+                throw CoreError.conflict(
+                    "session_changed",
+                    "Session \(session.id) is at revision \(try stored.decode(column: "revision", as: Int.self)) in the store, "
+                        + "not \(session.revision - 1): another writer saved it meanwhile.")
+            }
             try await Self.append(events, to: session.id, sql)
         }
     }
@@ -139,7 +152,7 @@ public struct SQLSessionRepository: SessionRepository {
     }
 
     private static func query(_ sql: any SQLDatabase) -> SQLSelectBuilder {
-        sql.select().columns("id", "tenant_id", "user_id", "kind", "machine").from("sessions")
+        sql.select().columns("id", "tenant_id", "user_id", "kind", "machine", "revision").from("sessions")
     }
 
     private static func session(_ row: any SQLRow) throws -> Session {
@@ -154,7 +167,8 @@ public struct SQLSessionRepository: SessionRepository {
             kind: kind,
             machine: try Self.decoder.decode(
                 SessionStateMachine.PersistedState.self, from: Data(try row.decode(column: "machine", as: String.self).utf8)
-            )
+            ),
+            revision: try row.decode(column: "revision", as: Int.self)
         )
     }
 

@@ -192,8 +192,12 @@ struct InMemorySessionRepository: SessionRepository {
 
     func save(_ session: Session, events: [SessionEvent]) async throws {
         try self.store.state.withLock { state in
-            guard state.sessions[session.id] != nil else {
+            guard let stored = state.sessions[session.id] else {
                 throw CoreError.notFound("There is no session \(session.id).")
+            }
+            guard session.revision == stored.revision + 1 else {
+                throw CoreError.conflict(
+                    "session_changed", "Session \(session.id) is at revision \(stored.revision), not \(session.revision - 1).")
             }
             state.sessions[session.id] = session
             state.events[session.id, default: []].append(contentsOf: events)

@@ -42,6 +42,7 @@ struct SessionAndTenantCacheTests {
         // A write through the cache: at once.
         var closed = first
         closed.machine.state = .closed
+        closed.revision += 1
         try await cache.save(closed, events: [])
         #expect(try await cache.list(userID: ann, includeClosed: false).map(\.id) == [other.id])
         #expect(try await cache.list(userID: ann, includeClosed: true).count == 2)
@@ -51,6 +52,7 @@ struct SessionAndTenantCacheTests {
         #expect(try await cache.newest(userID: ann, limit: 1).map(\.state) == [.connected])
         var closedToo = other
         closedToo.machine.state = .closed
+        closedToo.revision += 1
         try await cache.save(closedToo, events: [])
         #expect(try await cache.newest(userID: ann, limit: 1).map(\.state) == [.closed])
     }

@@ -159,10 +159,12 @@ struct SessionCapsTests {
         // Hits from before the watch's first look (a restart) are not dated, so not reported.
         fixture.host.setUsage(SessionUsage(memoryLimitBytes: 2_048 * mebibyte, pidsLimit: 512, oomKills: 3, pidsRefused: 1), of: old.id)
         await watch.look()
+        await supervisor.closesSettled()  // the timeline rows are written by the session's writer
         #expect(try await fixture.events(old.id).contains(.limit) == false)
 
         fixture.host.setUsage(SessionUsage(memoryLimitBytes: 2_048 * mebibyte, pidsLimit: 512, oomKills: 4, pidsRefused: 1), of: old.id)
         await watch.look()
+        await supervisor.closesSettled()  // the timeline rows are written by the session's writer
         let timeline = try await fixture.store.repositories.sessions.events(sessionID: old.id).filter { $0.type == .limit }
         #expect(timeline.map(\.detail) == ["memory limit 2,048 MiB reached: a process was killed (oom)"])
         let shown = notices.notices(for: old.id, after: 0).notices
@@ -172,8 +174,10 @@ struct SessionCapsTests {
         // Unknown for a while: nothing recorded, and the last known counters stay the reference.
         fixture.host.setUsage(nil, of: old.id)
         await watch.look()
+        await supervisor.closesSettled()  // the timeline rows are written by the session's writer
         fixture.host.setUsage(SessionUsage(memoryLimitBytes: 2_048 * mebibyte, pidsLimit: 512, oomKills: 4, pidsRefused: 3), of: old.id)
         await watch.look()
+        await supervisor.closesSettled()  // the timeline rows are written by the session's writer
         let details = try await fixture.store.repositories.sessions.events(sessionID: old.id).filter { $0.type == .limit }.map(\.detail)
         #expect(details.last == "process limit 512 reached: 2 forks were refused")
         #expect(details.count == 2)
@@ -182,6 +186,7 @@ struct SessionCapsTests {
         let new = try await supervisor.start(kind: .terminal, for: fixture.user)
         fixture.host.setUsage(SessionUsage(pidsLimit: 512, oomKills: 0, pidsRefused: 1), of: new.id)
         await watch.look()
+        await supervisor.closesSettled()  // the timeline rows are written by the session's writer
         #expect(try await fixture.store.repositories.sessions.events(sessionID: new.id).map(\.type).contains(.limit))
         #expect(notices.notices(for: new.id, after: 0).notices.map(\.code) == ["process_limit"])
 

@@ -121,11 +121,11 @@ struct SessionSupervisorTests {
 
         fixture.clock.advance(by: 500)  // the first session's deadline
         #expect(await self.finishes(within: .seconds(5)) { await supervisor.tick() }, "the clock waited for a close")
-        #expect(try await fixture.stored(first.id).state == .closing)
+        #expect(try await self.eventually { try await fixture.stored(first.id).state == .closing })
         fixture.clock.advance(by: 100)  // the second's deadline, while the first still hangs
         #expect(await self.finishes(within: .seconds(5)) { await supervisor.tick() }, "the clock waited for a close")
-        let expired = try await fixture.stored(second.id)
-        #expect(expired.state == .closing && expired.machine.closeReason == .expired)
+        #expect(try await self.eventually { try await fixture.stored(second.id).state == .closing })
+        #expect(try await fixture.stored(second.id).machine.closeReason == .expired)
         // Nor does a close asked for by a user, or a maintenance drain, wait for one.
         let third = try await supervisor.start(kind: .terminal, for: fixture.user)
         #expect(await self.finishes(within: .seconds(5)) { _ = try? await supervisor.close(third.id, by: fixture.user) })
@@ -264,6 +264,168 @@ struct SessionSupervisorTests {
         let closed = try await fixture.stored(session.id)
         #expect(closed.state == .closed)
         #expect(closed.machine.closeReason == .processesDied)
+    }
+
+    @Test func aLivenessCheckThatFailsOrHangsNeverEndsASessionAndAlertsOnceItLasts() async throws {
+        let fixture = try await Fixture()
+        var configuration = SessionSupervisor.Configuration()
+        configuration.livenessTimeout = .milliseconds(200)
+        configuration.unknownAlertAfter = 60
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: fixture.store.repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let failing = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let hanging = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let operatorUser = User(
+            tenantID: fixture.user.tenantID, email: "op@acme.test", name: "Op", role: .operator, createdAt: fixture.clock.now())
+        fixture.host.setLiveness(.answer(.unknown(reason: "EACCES reading /proc")), of: failing.id)
+        fixture.host.setLiveness(.hang, of: hanging.id)
+
+        // A hung check is given up on after its timeout; the other sessions' checks do not wait.
+        #expect(await self.finishes(within: .seconds(5)) { await supervisor.watchProcesses() }, "a hung check held up the watch")
+        fixture.clock.advance(by: 30)
+        await supervisor.watchProcesses()
+        await supervisor.closesSettled()
+        for id in [failing.id, hanging.id] {
+            #expect(try await fixture.stored(id).state == .starting)
+        }
+        #expect(await supervisor.alerts(visibleTo: operatorUser).isEmpty, "an alert before the unknown state lasted")
+        // The hung check is not asked again while it has not returned.
+        let checks = fixture.host.livenessChecks
+        await supervisor.watchProcesses()
+        #expect(fixture.host.livenessChecks == checks + 1)
+
+        fixture.clock.advance(by: 31)
+        await supervisor.watchProcesses()
+        let alerted = await supervisor.alerts(visibleTo: operatorUser)
+        #expect(Set(alerted.map(\.sessionID)) == [failing.id, hanging.id])
+        #expect(alerted.allSatisfy { $0.message.contains("kept open") })
+        #expect(await supervisor.alerts(visibleTo: fixture.user).isEmpty, "a member sees operators' alerts")
+
+        // Known again: the alert is over. Definite evidence of an exit closes the session.
+        fixture.host.setLiveness(nil, of: failing.id)
+        fixture.host.setLiveness(.answer(.dead(evidence: "the sandbox's leader has exited")), of: hanging.id)
+        await supervisor.watchProcesses()
+        await supervisor.closesSettled()
+        #expect(try await fixture.stored(failing.id).state == .starting)
+        // The hung check of `hanging` still has not returned, so it is not asked: unknown, still open.
+        #expect(await supervisor.alerts(visibleTo: operatorUser).map(\.sessionID) == [hanging.id], "an alert stayed once known")
+        #expect(try await fixture.stored(hanging.id).state == .starting)
+    }
+
+    @Test func aStoreOutageLosesNoTransitionNorTimelineRowAndNothingEndsBeforeTheStoreKnows() async throws {
+        let fixture = try await Fixture()
+        let flaky = FailingSessionRepository(wrapping: fixture.store.repositories.sessions)
+        var repositories = fixture.store.repositories
+        repositories.sessions = flaky
+        var configuration = SessionSupervisor.Configuration()
+        configuration.writeRetryLimit = 0.05
+        configuration.answerWaitsForStore = .milliseconds(100)
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("notes.txt", in: session)
+        let client = try await supervisor.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+
+        flaky.setDown(true)
+        // The client drops, and the session expires, while the store is down: nobody waits for it.
+        #expect(await self.finishes(within: .seconds(5)) { await supervisor.detached(client, lastTrafficAt: fixture.clock.now()) })
+        fixture.clock.advance(by: 600)
+        #expect(await self.finishes(within: .seconds(5)) { await supervisor.tick() }, "the clock waited for the store")
+        // It is not reported closing, and its processes are not ended, while the store cannot know it.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect([.connected, .held].contains(try await supervisor.session(session.id, for: fixture.user).state))
+        #expect(await fixture.host.isAlive(session.id))
+        #expect(flaky.refused >= 3, "the writer did not retry")
+
+        flaky.setDown(false)
+        await supervisor.closesSettled()
+        let closed = try await fixture.stored(session.id)
+        #expect(closed.state == .closed && closed.machine.closeReason == .expired)
+        #expect(await !fixture.host.isAlive(session.id))
+        let timeline = try await fixture.events(session.id).filter { $0 != .snapshot }
+        #expect(timeline == [.started, .attached, .lost, .expired, .closed], "\(timeline)")
+        // Every save committed in order, each on the revision before it.
+        #expect(flaky.savedRevisions == Array(1...closed.revision))
+        #expect(await supervisor.liveCount == 0)
+    }
+
+    @Test func aSecondWriterOfASessionWinsAndTheStaleCopyLetsItGo() async throws {
+        let fixture = try await Fixture()
+        let stale = fixture.supervisor()
+        let session = try await stale.start(kind: .terminal, for: fixture.user)
+        let client = try await stale.attach(session.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await stale.closesSettled()
+        let owner = fixture.supervisor()
+        try await owner.adoptAll()
+        await owner.closesSettled()
+        let adopted = try await fixture.stored(session.id)
+        #expect(adopted.state == .held)
+
+        // The stale server writes on: the store refuses its save (compare and set), and it lets go.
+        await stale.detached(client, lastTrafficAt: fixture.clock.now())
+        await stale.closesSettled()
+        #expect(await stale.liveCount == 0)
+        #expect(try await fixture.stored(session.id) == adopted, "the stale copy wrote over the owner's record")
+        #expect(await owner.liveCount == 1)
+    }
+
+    @Test func aSessionWhoseLivenessIsUnknownAtStartUpIsAdoptedNotClosed() async throws {
+        let fixture = try await Fixture()
+        let before = fixture.supervisor()
+        let unsure = try await before.start(kind: .terminal, for: fixture.user)
+        _ = try await before.attach(unsure.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await before.closesSettled()
+        fixture.host.setLiveness(.hang, of: unsure.id)
+        var configuration = SessionSupervisor.Configuration()
+        configuration.livenessTimeout = .milliseconds(200)
+        let after = SessionSupervisor(
+            configuration: configuration, repositories: fixture.store.repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        #expect(await self.finishes(within: .seconds(5)) { try? await after.adoptAll() }, "adoption waited for a hung check")
+        await after.closesSettled()
+        #expect(try await fixture.stored(unsure.id).state == .held)
+        #expect(await after.liveCount == 1)
+    }
+
+    @Test func aCloseDuringTheLaunchEndsWhatTheLaunchStartedAfterIt() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        fixture.host.holdLaunches()
+        let starting = Task { try await supervisor.start(kind: .terminal, for: fixture.user) }
+        #expect(try await self.eventually { await supervisor.liveCount == 1 && !fixture.host.launches.isEmpty })
+        let id = try #require(fixture.host.launches.first?.sessionID)
+        _ = try await supervisor.close(id, by: fixture.user)
+        // The close waits for the launch: terminating now would miss what it is still starting.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(fixture.host.terminations.isEmpty)
+        fixture.host.releaseLaunches()
+        _ = try? await starting.value
+        await supervisor.closesSettled()
+        #expect(fixture.host.terminations == [id])
+        #expect(await !fixture.host.isAlive(id))
+        #expect(try await fixture.stored(id).state == .closed)
+    }
+
+    @Test func aServerKilledDuringALaunchLeavesNoSessionStartingAfterTheRestart() async throws {
+        let fixture = try await Fixture()
+        let before = fixture.supervisor()
+        fixture.host.holdLaunches()
+        // The launch has started the sandbox and hangs: then the server is gone (`before` is abandoned).
+        let abandoned = Task { try await before.start(kind: .terminal, for: fixture.user) }
+        #expect(try await self.eventually { !fixture.host.launches.isEmpty })
+        let id = try #require(fixture.host.launches.first?.sessionID)
+        #expect(try await self.eventually { try await fixture.store.repositories.sessions.find(id: id) != nil })
+
+        let after = fixture.supervisor()
+        try await after.adoptAll()
+        await after.closesSettled()
+        let failed = try await fixture.stored(id)
+        #expect(failed.state == .closed && failed.machine.closeReason == .startFailed)
+        #expect(fixture.host.terminations == [id], "the half-launched sandbox was left running")
+        abandoned.cancel()
+        fixture.host.releaseLaunches()
     }
 
     // MARK: Backups

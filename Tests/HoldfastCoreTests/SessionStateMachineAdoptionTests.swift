@@ -84,7 +84,7 @@ extension SessionStateMachineTests {
             #expect(machine.state == .closing)
         }
 
-        @Test("a starting session keeps starting, with its deadline, and still needs its started report")
+        @Test("a started session nobody attached yet keeps starting, with its deadline")
         func adoptStartingAlive() throws {
             var started = try StoredSession(Fixture.started()).restarted()
             #expect(try started.adopt(processesAlive: true, at: at(60)).eventTypes == [.adopted])
@@ -92,18 +92,22 @@ extension SessionStateMachineTests {
             #expect(started.expiresAt == at(1 + grace))
             _ = try started.attach(alice, at: at(61))
             #expect(started.state == .connected)
+        }
 
+        @Test("a launch cut short by the restart fails at once, whether or not it left processes", arguments: [true, false])
+        func adoptLaunching(processesAlive: Bool) throws {
             var launching = try StoredSession(Fixture.launching()).restarted()
-            _ = try launching.adopt(processesAlive: true, at: at(60))
-            #expect(throws: CoreError.self) { try launching.attach(alice, at: at(61)) }
-            _ = try launching.started(at: at(62))
-            _ = try launching.attach(alice, at: at(63))
-            #expect(launching.state == .connected)
+            let actions = try launching.adopt(processesAlive: processesAlive, at: at(60))
+            #expect(launching.state == .closing)
+            #expect(launching.closeReason == .startFailed)
+            #expect(actions.eventTypes == [.adopted, .closing])
+            #expect(actions.suffix(2) == [.beginClosing(.startFailed), .persist])
+            #expect(throws: CoreError.self) { try launching.started(at: at(61)) }
         }
 
         @Test(
             "dead processes close a live session through the normal path",
-            arguments: [Fixture.launching(), Fixture.started(), Fixture.connected(), Fixture.held()]
+            arguments: [Fixture.started(), Fixture.connected(), Fixture.held()]
         )
         func adoptDead(machine: Machine) throws {
             var machine = try StoredSession(machine).restarted()

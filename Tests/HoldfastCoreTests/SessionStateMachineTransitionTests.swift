@@ -97,6 +97,8 @@ extension SessionStateMachineTests {
         case (.held, .extend): return .state(.held)
         case (_, .extend): return .refused(.notHeld)
         case (.connected, .adoptAlive): return .state(.held)
+        // A launch cut short by the restart fails at once, whatever it left running.
+        case (.launching, .adoptAlive): return .state(.closing)
 
         // Everything else leaves the state as it is (late traffic, races, ticks with nothing due, adoption).
         default: return .state(start.machine.state)

@@ -30,7 +30,7 @@ struct LifecycleTests {
             let second = fixture.host()
             #expect(try await second.runningSessions() == [id])
             #expect(await second.isAlive(id))
-            #expect(await !second.isAlive(dead))
+            #expect(await second.liveness(dead).isDead)
             try await withTerminal(second, id) { _, output in
                 await output.waitFor("42")
             }
@@ -52,7 +52,7 @@ struct LifecycleTests {
 
             try await host.terminate(id)
 
-            #expect(await !host.isAlive(id))
+            #expect(await host.liveness(id).isDead)
             #expect(try await host.runningSessions().isEmpty)
             #expect(processes(mentioning: directory.socketDirectory).isEmpty)
             #expect(processes(mentioning: "sleep 1000").isEmpty)
@@ -77,7 +77,7 @@ struct LifecycleTests {
             #expect(kill(server, SIGSTOP) == 0)
             try await host.terminate(id)
             #expect(processes(mentioning: directory.socketDirectory).isEmpty)
-            #expect(await !host.isAlive(id))
+            #expect(await host.liveness(id).isDead)
         }
     }
 
@@ -93,7 +93,7 @@ struct LifecycleTests {
                 #expect(await poll(timeout: .seconds(30)) { output.isFinished })
             }
             // The sandbox's leader exits a moment after tmux closes its clients.
-            #expect(await poll(timeout: .seconds(30)) { await !host.isAlive(id) })
+            #expect(await poll(timeout: .seconds(30)) { await host.liveness(id).isDead })
             // The leader is this process's child: it must not linger as a zombie.
             #expect(await poll(timeout: .seconds(30)) { !FileManager.default.fileExists(atPath: "/proc/\(leader)") })
             // The job the user left behind keeps bwrap's inner process alive: terminate ends both.
@@ -101,6 +101,29 @@ struct LifecycleTests {
             try await host.terminate(id)
             #expect(processes(mentioning: "sleep 1001").isEmpty)
             #expect(processes(mentioning: host.directory(id).socketDirectory).isEmpty)
+        }
+    }
+
+    @Test func livenessIsDeadOnlyOnEvidenceAndUnknownWhenTheRecordMakesNoSense() async throws {
+        try await withFixture { fixture in
+            let host = fixture.host()
+            let id = try await fixture.launch(host, workspace: "a")
+            let directory = host.directory(id)
+            #expect(await host.liveness(id) == .alive)
+            let leader = try #require(directory.recordedSandboxPID())
+            // A record that cannot be read as a pid says nothing about the sandbox.
+            try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: directory.pidFile))
+            let garbled = await host.liveness(id)
+            #expect(!garbled.isDead && garbled != .alive, "a garbled pid file read as \(garbled)")
+            try Data("\(leader)\n".utf8).write(to: URL(fileURLWithPath: directory.pidFile))
+            #expect(await host.liveness(id) == .alive)
+
+            // The leader killed: its exit is evidence.
+            #expect(kill(leader, SIGKILL) == 0)
+            #expect(await poll(timeout: .seconds(30)) { await host.liveness(id).isDead })
+            try await host.terminate(id)
+            let gone = await host.liveness(id)
+            #expect(gone == .dead(evidence: "the session's sandbox folder is gone"))
         }
     }
 
@@ -155,7 +178,7 @@ struct LifecycleTests {
                 await output.waitFor("42")
             }
             try await host.terminate(id)
-            #expect(await !host.isAlive(id))
+            #expect(await host.liveness(id).isDead)
             #expect(processes(mentioning: host.directory(id).socketDirectory).isEmpty)
         }
     }

@@ -43,10 +43,38 @@ struct SessionRepositoryContractTests {
             session.machine.expiresAt = self.start.addingTimeInterval(61.5 + 1800)
             let lost = SessionEvent(at: self.start.addingTimeInterval(80), type: .lost, detail: "silent")
             let snapshot = SessionEvent(at: self.start.addingTimeInterval(81), type: .snapshot, detail: "abc")
+            session.revision = 1
             try await repositories.sessions.save(session, events: [lost, snapshot])
 
             #expect(try await repositories.sessions.find(id: session.id) == session)
             #expect(try await repositories.sessions.events(sessionID: session.id) == [started, lost, snapshot])
+        }
+    }
+
+    /// A save carries the stored revision plus one: of two writers from one revision, the second is
+    /// refused and leaves neither the state nor the timeline touched.
+    @Test(arguments: StoreKind.allCases)
+    func aSaveFromAStaleRevisionIsRefusedAndWritesNothing(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let (_, ann, _) = try await self.seed(repositories)
+            let session = self.session(of: ann, at: 0)
+            try await repositories.sessions.create(session, events: [])
+            var first = session
+            first.machine.state = .held
+            first.revision = 1
+            var second = session
+            second.machine.state = .closing
+            second.revision = 1
+            try await repositories.sessions.save(first, events: [SessionEvent(at: self.start, type: .lost, detail: "first")])
+            let refused = await #expect(throws: CoreError.self) {
+                try await repositories.sessions.save(second, events: [SessionEvent(at: self.start, type: .closing, detail: "second")])
+            }
+            #expect(refused?.code == "session_changed")
+            #expect(try await repositories.sessions.find(id: session.id) == first)
+            #expect(try await repositories.sessions.events(sessionID: session.id).map(\.detail) == ["first"])
+            // A revision that skips one is refused too.
+            second.revision = 3
+            await #expect(throws: CoreError.self) { try await repositories.sessions.save(second, events: []) }
         }
     }
 

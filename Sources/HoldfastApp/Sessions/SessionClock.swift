@@ -3,8 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// The session supervisor's heartbeat: every half second it applies deadlines (silent
-/// clients, expiry, closing retries), and every `processCheckInterval` it checks that
-/// sessions' processes still run and starts the snapshots that are due.
+/// clients, expiry, closing retries), and, in a loop of its own, every `processCheckInterval`
+/// it checks that sessions' processes still run and starts the snapshots that are due.
 ///
 /// Why half a second: a deadline waits at most one period plus one tick's work, and with
 /// 10,000 held sessions a tick that expires many of them takes up to ~0.4 s here, so a
@@ -15,16 +15,27 @@ struct SessionClock: Service {
     var processCheckInterval: Duration = .seconds(10)
 
     func run() async throws {
-        var sinceCheck = Duration.zero
+        // Two loops: a process check or a snapshot scan that takes long (a loaded host, a
+        // liveness check timing out) must not hold back the deadlines of every session.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.applyDeadlines() }
+            group.addTask { await self.checkProcesses() }
+        }
+    }
+
+    private func applyDeadlines() async {
         while !Task.isShuttingDownGracefully {
             await self.supervisor.tick()
-            if sinceCheck >= self.processCheckInterval {
-                await self.supervisor.watchProcesses()
-                await self.supervisor.snapshotChangedWorkspaces()
-                sinceCheck = .zero
-            }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.period) }
-            sinceCheck += self.period
+        }
+    }
+
+    private func checkProcesses() async {
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.processCheckInterval) }
+            guard !Task.isShuttingDownGracefully else { return }
+            await self.supervisor.watchProcesses()
+            await self.supervisor.snapshotChangedWorkspaces()
         }
     }
 }

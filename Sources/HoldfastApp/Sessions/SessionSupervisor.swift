@@ -24,8 +24,23 @@ public actor SessionSupervisor: SessionService {
         /// How many sessions may be closing (ending processes, final snapshot) at once; the rest
         /// wait their turn, so 200 expiries do not start 200 restic processes together.
         public var closeConcurrency = 4
+        /// How long a liveness check may take before it counts as unknown.
+        public var livenessTimeout: Duration = .seconds(3)
+        /// How long a session's liveness may stay unknown before an operator is alerted.
+        public var unknownAlertAfter: TimeInterval = 60
+        /// The longest wait between two attempts to save a session while the store fails.
+        public var writeRetryLimit: TimeInterval = 5
+        /// How long an API call waits for its change to reach the store before it answers anyway.
+        public var answerWaitsForStore: Duration = .seconds(2)
 
         public init() {}
+    }
+
+    private struct Waiter {
+        var id = UUID()
+        /// The number of the change waited for (`Live.changes` when the wait began).
+        var change: Int
+        var continuation: CheckedContinuation<Void, Never>
     }
 
     private struct Live {
@@ -37,11 +52,37 @@ public actor SessionSupervisor: SessionService {
         var lastSnapshotAt: Date
         /// A snapshot for this session is running.
         var snapshotting = false
+        /// Changes made in memory that the store must record (each transition that persists or
+        /// adds to the timeline counts one), and how many of them it has recorded.
+        var changes = 0
+        var recordedChanges = 0
+        /// Timeline rows not written yet, oldest first.
+        var pendingEvents: [SessionEvent] = []
+        /// The session as the store last recorded it.
+        var recorded: Session
+        /// Writes the changes in order, one save at a time, while there are any.
+        var writer: Task<Void, Never>?
+        /// Those waiting for a change to be recorded: the change's number and how to wake them.
+        var waiters: [Waiter] = []
+        /// The host is launching the session's processes; a close waits for the launch to end,
+        /// so that nothing it starts is left behind.
+        var launching = false
+        var launchWaiters: [CheckedContinuation<Void, Never>] = []
 
         init(session: Session, machine: SessionStateMachine, now: Date) {
             self.session = session
             self.machine = machine
             self.lastSnapshotAt = now
+            self.recorded = session
+        }
+
+        /// What callers are told: a closing or closed state only once the store has it, so no
+        /// one is told a session is closing (or closed) that a restarted server would find running.
+        var reported: Session {
+            guard [.closing, .closed].contains(self.session.state), self.recordedChanges < self.changes else { return self.session }
+            var reported = self.session
+            reported.machine = self.recorded.machine
+            return reported
         }
     }
 
@@ -67,7 +108,15 @@ public actor SessionSupervisor: SessionService {
     private var startsUnderWay: [User.ID: Int] = [:]
     /// Raised when closing keeps failing; gone when the session finally closes.
     private var alerts: [Session.ID: SessionAlert] = [:] {
-        didSet { self.alertGauge.record(self.alerts.count) }
+        didSet { self.alertGauge.record(self.alerts.count + self.livenessAlerts.count) }
+    }
+    /// Sessions whose liveness check has not returned yet: no second check is stacked on a hung one.
+    private var checksInFlight: Set<Session.ID> = []
+    /// Since when each session's liveness is unknown (a check failed or did not answer).
+    private var unknownSince: [Session.ID: Date] = [:]
+    /// Raised when a session's liveness stays unknown past `unknownAlertAfter`; gone once it is known.
+    private var livenessAlerts: [Session.ID: SessionAlert] = [:] {
+        didSet { self.alertGauge.record(self.alerts.count + self.livenessAlerts.count) }
     }
     private let alertGauge = Gauge(label: "holdfast_session_alerts")
 
@@ -122,6 +171,7 @@ public actor SessionSupervisor: SessionService {
         let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
         try await self.repositories.sessions.create(session, events: restored.map { [$0] } ?? [])
         self.live[session.id] = Live(session: session, machine: machine, now: createdAt)
+        self.live[session.id]?.launching = true
         self.releaseStart(for: user)
         reserved = false
         var logger = self.logger
@@ -129,11 +179,19 @@ public actor SessionSupervisor: SessionService {
 
         do {
             let account = try await self.accountFor(user)
-            try await self.host.launch(
-                TerminalLaunch(
-                    sessionID: session.id, workspace: workspace, account: account, network: tenant.effectiveNetwork,
-                    limits: tenant.effectiveLimits))
+            do {
+                try await self.host.launch(
+                    TerminalLaunch(
+                        sessionID: session.id, workspace: workspace, account: account, network: tenant.effectiveNetwork,
+                        limits: tenant.effectiveLimits))
+            } catch {
+                self.launchEnded(session.id)
+                throw error
+            }
+            self.launchEnded(session.id)
+            // A close asked for during the launch wins: the machine refuses `started` then.
             await self.apply(session.id) { machine, now in try machine.started(at: now) }
+            await self.answerAfterSaving(session.id)
             logger.info("session started", metadata: ["user.id": "\(user.id)"])
         } catch {
             logger.error("session failed to start", metadata: ["error": "\(error)"])
@@ -141,7 +199,7 @@ public actor SessionSupervisor: SessionService {
             throw CoreError(
                 .unavailable, code: "session_start_failed", message: "The session could not be started; the error is logged. Try again.")
         }
-        return self.live[session.id]?.session ?? session
+        return self.live[session.id]?.reported ?? session
     }
 
     /// Counts a start against the user's live sessions, or refuses it with the ones in the way.
@@ -166,6 +224,19 @@ public actor SessionSupervisor: SessionService {
             "session_limit",
             "You already have \(sessions)\(listed), the most your organisation allows; close one on the portal or wait for a "
                 + "held one to expire.")
+    }
+
+    private func launchEnded(_ id: Session.ID) {
+        guard let waiting = self.live[id]?.launchWaiters else { return }
+        self.live[id]?.launching = false
+        self.live[id]?.launchWaiters = []
+        waiting.forEach { $0.resume() }
+    }
+
+    /// Waits until the host has finished (or failed) launching `id`; at once when it is not launching.
+    private func launchFinished(_ id: Session.ID) async {
+        guard self.live[id]?.launching == true else { return }
+        await withCheckedContinuation { self.live[id]?.launchWaiters.append($0) }
     }
 
     private func releaseStart(for user: User) {
@@ -197,12 +268,13 @@ public actor SessionSupervisor: SessionService {
         guard self.live[id] != nil else { return session }
         let reason: SessionCloseReason = session.userID == user.id ? .user : .admin
         await self.apply(id) { machine, now in machine.closeRequested(reason: reason, at: now) }
+        await self.answerAfterSaving(id)
         return try await self.stored(id)
     }
 
     public func tenantSessions(_ tenant: Tenant, by user: User) async throws -> [Session] {
         try AccessPolicy.requireSessionAdministration(of: tenant, by: user)
-        return try await self.repositories.sessions.listLive(tenantID: tenant.id).map { self.live[$0.id]?.session ?? $0 }
+        return try await self.repositories.sessions.listLive(tenantID: tenant.id).map { self.live[$0.id]?.reported ?? $0 }
     }
 
     public func usage(of sessions: [Session], by user: User) async throws -> [Session.ID: SessionUsage] {
@@ -230,6 +302,7 @@ public actor SessionSupervisor: SessionService {
             throw refusal
         }
         self.logger.info("session deadline extended", metadata: ["session.id": "\(id)", "by": "\(user.id)", "seconds": "\(seconds)"])
+        await self.answerAfterSaving(id)
         return try await self.stored(id)
     }
 
@@ -282,22 +355,22 @@ public actor SessionSupervisor: SessionService {
         }
         let client = SessionStateMachine.ClientID()
         // The machine accepts or refuses (an expired or closing session) first; then the PTY opens
-        // while the attach is being recorded, so a resume does not wait for the store's write.
+        // while the attach is being recorded (by the session's writer), so a resume does not wait
+        // for the store's write before it starts opening.
         let actions = try self.transition(id) { machine, now in try machine.attach(client, at: now) }
         self.live[id]?.clients[client] = disconnect
-        async let recorded: Void = self.perform(actions, on: id)
+        await self.perform(actions, on: id)
         let connection: any TerminalConnection
         do {
             connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
         } catch {
-            await recorded
             self.logger.error("attach failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
             self.live[id]?.clients[client] = nil
             await self.apply(id) { machine, now in machine.clientDisconnected(client, at: now) }
             await self.checkProcesses(id)
             throw CoreError(.unavailable, code: "attach_failed", message: "The terminal could not be attached; try again.")
         }
-        await recorded
+        await self.answerAfterSaving(id)
         return TerminalAttachment(sessionID: id, clientID: client, connection: connection)
     }
 
@@ -311,6 +384,7 @@ public actor SessionSupervisor: SessionService {
         await self.apply(id) { machine, now in
             machine.trafficReceived(from: attachment.clientID, at: lastTrafficAt) + machine.clientDisconnected(attachment.clientID, at: now)
         }
+        await self.answerAfterSaving(id)
         // A shell that exited (the user typed `exit`) ends the attach too: close such a session at once.
         await self.checkProcesses(id)
     }
@@ -324,36 +398,64 @@ public actor SessionSupervisor: SessionService {
         }
     }
 
-    /// Closes sessions whose processes died (the shell exited, the host was cleaned).
+    /// Closes sessions whose processes died (the shell exited, the host was cleaned). The checks
+    /// run side by side, each bounded by `livenessTimeout`, so one that hangs delays no other.
     public func watchProcesses() async {
         // checkProcesses skips sessions that are closing or not launched yet.
-        for id in self.live.keys {
-            await self.checkProcesses(id)
+        await withTaskGroup(of: Void.self) { group in
+            for id in self.live.keys {
+                group.addTask { await self.checkProcesses(id) }
+            }
         }
     }
 
     /// Takes over what a previous server left: live sessions are adopted, dead ones closed,
     /// and processes that belong to no live session are ended.
+    ///
+    /// Returns once every session is adopted: the closes it starts, and the ending of processes
+    /// no session owns, run in tasks of their own, so the server listens at once whatever the
+    /// backup store is doing. A session whose liveness is unknown is adopted as running.
     public func adoptAll() async throws {
-        for session in try await self.repositories.sessions.listLive() where self.live[session.id] == nil {
+        let sessions = try await self.repositories.sessions.listLive().filter { self.live[$0.id] == nil }
+        for session in sessions {
             self.live[session.id] = Live(
                 session: session, machine: SessionStateMachine(restoring: session.machine, configuration: self.machineConfiguration),
                 now: .distantPast)
-            let alive = await self.host.isAlive(session.id)
-            await self.apply(session.id) { machine, now in try machine.adopt(processesAlive: alive, at: now) }
-            self.logger.info("session adopted", metadata: ["session.id": "\(session.id)", "alive": "\(alive)"])
         }
-        for id in try await self.host.runningSessions() where self.live[id] == nil {
-            self.logger.warning("ending processes of a session that is not live in the store", metadata: ["session.id": "\(id)"])
-            try? await self.host.terminate(id)
+        let found = await withTaskGroup(of: (Session.ID, SessionLiveness).self) { group in
+            for session in sessions {
+                group.addTask { (session.id, await self.checkLiveness(session.id)) }
+            }
+            var found: [Session.ID: SessionLiveness] = [:]
+            for await (id, liveness) in group { found[id] = liveness }
+            return found
+        }
+        for session in sessions {
+            let liveness = found[session.id] ?? .unknown(reason: "not checked")
+            if case .unknown = liveness { self.noteUnknown(liveness, of: session.id) }
+            await self.apply(session.id) { machine, now in try machine.adopt(processesAlive: !liveness.isDead, at: now) }
+            self.logger.info("session adopted", metadata: ["session.id": "\(session.id)", "liveness": "\(liveness)"])
+        }
+        let orphans = try await self.host.runningSessions().filter { self.live[$0] == nil }
+        guard !orphans.isEmpty else { return }
+        Task { [host, logger] in
+            for id in orphans {
+                logger.warning("ending processes of a session that is not live in the store", metadata: ["session.id": "\(id)"])
+                do {
+                    try await host.terminate(id)
+                } catch {
+                    logger.error("could not end an orphaned session's processes", metadata: ["session.id": "\(id)", "error": "\(error)"])
+                }
+            }
         }
     }
 
     public func alerts(visibleTo user: User) -> [SessionAlert] {
         let visible: [SessionAlert]
         switch user.role {
-        case .operator: visible = Array(self.alerts.values)
-        case .tenantAdmin: visible = self.alerts.values.filter { $0.tenantID == user.tenantID }
+        case .operator: visible = Array(self.alerts.values) + Array(self.livenessAlerts.values)
+        case .tenantAdmin:
+            visible = (Array(self.alerts.values) + Array(self.livenessAlerts.values)).filter { $0.tenantID == user.tenantID }
         case .member, .agent: visible = []
         }
         return visible.sorted { $0.since < $1.since }
@@ -467,20 +569,127 @@ public actor SessionSupervisor: SessionService {
                 }
             }
         }
-        if (save || !events.isEmpty), let session = self.live[id]?.session {
-            do {
-                try await self.repositories.sessions.save(session, events: events)
-            } catch {
-                self.logger.error("could not save the session", metadata: ["session.id": "\(id)", "error": "\(error)"])
-            }
+        if save || !events.isEmpty {
+            self.queueSave(events, of: id)
         }
         if let reason = closeFor {
             self.startClosing(id, reason: reason)
         }
-        if self.live[id]?.machine.state == .closed {
-            self.live[id] = nil
-            self.alerts[id] = nil
+        self.forgetIfClosed(id)
+    }
+
+    /// A closed session leaves memory once the store has recorded it closed.
+    private func forgetIfClosed(_ id: Session.ID) {
+        guard let entry = self.live[id], entry.machine.state == .closed, entry.recordedChanges == entry.changes else { return }
+        self.live[id] = nil
+        self.alerts[id] = nil
+        self.livenessAlerts[id] = nil
+        self.unknownSince[id] = nil
+        for waiter in entry.waiters { waiter.continuation.resume() }
+        entry.launchWaiters.forEach { $0.resume() }
+    }
+
+    // MARK: Writing to the store
+
+    /// Queues the session's current state, with `events`, for the store; returns at once.
+    ///
+    /// One writer per session saves its changes in order (compare and set on the revision), so
+    /// two saves can never commit out of order; a failed save is retried with backoff until the
+    /// store takes it, merged with whatever changed meanwhile, and no timeline row is dropped.
+    private func queueSave(_ events: [SessionEvent], of id: Session.ID) {
+        guard self.live[id] != nil else { return }
+        self.live[id]?.changes += 1
+        self.live[id]?.pendingEvents += events
+        if self.live[id]?.writer == nil {
+            self.live[id]?.writer = Task { await self.writeChanges(of: id) }
         }
+    }
+
+    private func writeChanges(of id: Session.ID) async {
+        var failures = 0
+        while let entry = self.live[id], entry.recordedChanges < entry.changes {
+            let upTo = entry.changes
+            let events = entry.pendingEvents
+            var record = entry.session
+            record.revision = entry.recorded.revision + 1
+            do {
+                try await self.repositories.sessions.save(record, events: events)
+            } catch {
+                failures += 1
+                if case let error as CoreError = error, error.code == "session_changed" {
+                    // Someone else saved it (a second server on this store, an operator's tool): the
+                    // store's record wins over this copy, which lets the session go rather than write
+                    // over it. Its processes are left to whoever owns the record now.
+                    self.logger.critical(
+                        "a session was saved by someone else; this server lets it go",
+                        metadata: ["session.id": "\(id)", "error": "\(error)"])
+                    self.letGo(id)
+                    return
+                } else if failures == 1 || failures % 20 == 0 {
+                    self.logger.error(
+                        "could not save the session; retrying",
+                        metadata: ["session.id": "\(id)", "attempts": "\(failures)", "error": "\(error)"])
+                }
+                let backoff = min(0.05 * pow(2, Double(min(failures, 10))), self.configuration.writeRetryLimit)
+                try? await Task.sleep(for: .seconds(backoff))
+                continue
+            }
+            if failures > 0 {
+                self.logger.notice(
+                    "session saved after the store came back", metadata: ["session.id": "\(id)", "attempts": "\(failures + 1)"])
+                failures = 0
+            }
+            guard var saved = self.live[id] else { return }
+            saved.recorded = record
+            saved.session.revision = record.revision
+            saved.recordedChanges = upTo
+            saved.pendingEvents.removeFirst(events.count)
+            let (due, waiting) = (saved.waiters.filter { $0.change <= upTo }, saved.waiters.filter { $0.change > upTo })
+            saved.waiters = waiting
+            self.live[id] = saved
+            for waiter in due { waiter.continuation.resume() }
+        }
+        self.live[id]?.writer = nil
+        self.forgetIfClosed(id)
+    }
+
+    /// Drops a session this server no longer owns: its clients are disconnected, and whoever waits on it is woken.
+    private func letGo(_ id: Session.ID) {
+        guard let entry = self.live.removeValue(forKey: id) else { return }
+        entry.clients.values.forEach { $0() }
+        entry.waiters.forEach { $0.continuation.resume() }
+        entry.launchWaiters.forEach { $0.resume() }
+        self.alerts[id] = nil
+        self.livenessAlerts[id] = nil
+        self.unknownSince[id] = nil
+    }
+
+    /// Waits until the store has recorded every change of the session made so far (at once when
+    /// it has, or when the session is no longer in memory), or for at most `limit`.
+    private func recorded(_ id: Session.ID, within limit: Duration? = nil) async {
+        guard let entry = self.live[id], entry.recordedChanges < entry.changes else { return }
+        let waiter = UUID()
+        await withCheckedContinuation { continuation in
+            self.live[id]?.waiters.append(Waiter(id: waiter, change: entry.changes, continuation: continuation))
+            if let limit {
+                Task {
+                    try? await Task.sleep(for: limit)
+                    self.stopWaiting(waiter, for: id)
+                }
+            }
+        }
+    }
+
+    private func stopWaiting(_ waiter: UUID, for id: Session.ID) {
+        guard let index = self.live[id]?.waiters.firstIndex(where: { $0.id == waiter }) else { return }
+        self.live[id]?.waiters.remove(at: index).continuation.resume()
+    }
+
+    /// An API call's answer waits for its change to be recorded, as long as the store answers
+    /// promptly; in an outage it answers with what is recorded (``Live/reported``) and the
+    /// writer carries on. The clock never waits.
+    private func answerAfterSaving(_ id: Session.ID) async {
+        await self.recorded(id, within: self.configuration.answerWaitsForStore)
     }
 
     /// The close itself: end the processes, then the final snapshot, verified; only then is the
@@ -496,6 +705,7 @@ public actor SessionSupervisor: SessionService {
                 await self.record(summary, reason: "final", for: id)
             }
             await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
+            await self.recorded(id)
             self.logger.info("session closed", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
         } catch {
             self.logger.error("closing failed; will retry", metadata: ["session.id": "\(id)", "error": "\(error)"])
@@ -508,6 +718,11 @@ public actor SessionSupervisor: SessionService {
     private func startClosing(_ id: Session.ID, reason: SessionCloseReason) {
         guard self.closing[id] == nil, self.live[id] != nil else { return }
         self.closing[id] = Task {
+            // Nothing ends before the store knows the session is closing: a server restarted
+            // meanwhile must not find it running with its processes gone.
+            await self.recorded(id)
+            // A close asked for during the launch ends what the launch started, after it.
+            await self.launchFinished(id)
             await self.acquireCloseSlot()
             await self.finishClosing(id, reason: reason)
             self.releaseCloseSlot()
@@ -532,10 +747,16 @@ public actor SessionSupervisor: SessionService {
         }
     }
 
-    /// Waits until no close is under way (for tests and a graceful shutdown).
+    /// Waits until no close and no write to the store is under way (for tests and a graceful shutdown).
     func closesSettled() async {
-        while let task = self.closing.values.first {
-            await task.value
+        while true {
+            if let task = self.closing.values.first {
+                await task.value
+            } else if let writer = self.live.values.lazy.compactMap(\.writer).first {
+                await writer.value
+            } else {
+                return
+            }
         }
     }
 
@@ -543,14 +764,81 @@ public actor SessionSupervisor: SessionService {
         guard let entry = self.live[id], [.starting, .connected, .held].contains(entry.machine.state), entry.machine.startedAt != nil else {
             return
         }
-        if !(await self.host.isAlive(id)) {
+        let liveness = await self.checkLiveness(id)
+        switch liveness {
+        case .alive:
+            self.noteKnown(id)
+        case .dead(let evidence):
+            self.noteKnown(id)
+            // Still running by the time the answer came (not closed by someone else meanwhile)?
+            guard let state = self.live[id]?.machine.state, [.starting, .connected, .held].contains(state) else { return }
+            self.logger.notice("session's processes ended", metadata: ["session.id": "\(id)", "evidence": "\(evidence)"])
             await self.apply(id) { machine, now in machine.closeRequested(reason: .processesDied, at: now) }
+        case .unknown:
+            self.noteUnknown(liveness, of: id)
         }
+    }
+
+    /// Asks the host whether `id` runs, for at most `livenessTimeout`. The host's check runs
+    /// detached (a check stuck in the kernel blocks a thread, never this actor); one that has not
+    /// returned is not asked again, and counts as unknown until it does.
+    private func checkLiveness(_ id: Session.ID) async -> SessionLiveness {
+        guard !self.checksInFlight.contains(id) else {
+            return .unknown(reason: "an earlier check has not answered yet")
+        }
+        self.checksInFlight.insert(id)
+        let timeout = self.configuration.livenessTimeout
+        let (answers, answer) = AsyncStream.makeStream(of: SessionLiveness.self)
+        Task.detached { [host] in
+            answer.yield(await host.liveness(id))
+            answer.finish()
+            await self.checkReturned(id)
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            answer.yield(.unknown(reason: "no answer within \(timeout)"))
+            answer.finish()
+        }
+        defer { timer.cancel() }
+        var first = answers.makeAsyncIterator()
+        return await first.next() ?? .unknown(reason: "no answer")
+    }
+
+    private func checkReturned(_ id: Session.ID) {
+        self.checksInFlight.remove(id)
+    }
+
+    /// The session's liveness is known again: whatever alert its unknown state raised is over.
+    private func noteKnown(_ id: Session.ID) {
+        if self.unknownSince.removeValue(forKey: id) != nil {
+            self.logger.info("session's liveness is known again", metadata: ["session.id": "\(id)"])
+        }
+        self.livenessAlerts[id] = nil
+    }
+
+    /// Keeps the session as it is, and alerts an operator once it has been unknown for
+    /// `unknownAlertAfter`: an unanswered check is a fault of the host, never the user's.
+    private func noteUnknown(_ liveness: SessionLiveness, of id: Session.ID) {
+        let now = self.now()
+        let since = self.unknownSince[id] ?? now
+        if self.unknownSince[id] == nil {
+            self.unknownSince[id] = now
+            self.logger.warning("could not tell whether a session runs", metadata: ["session.id": "\(id)", "liveness": "\(liveness)"])
+        }
+        guard self.livenessAlerts[id] == nil, now.timeIntervalSince(since) >= self.configuration.unknownAlertAfter,
+            let session = self.live[id]?.session
+        else { return }
+        let message =
+            "Could not tell for \(DurationText.format(seconds: Int(now.timeIntervalSince(since)))) whether session \(id)'s "
+            + "processes run (\(liveness)); it is kept open. Check the host's load and /proc."
+        self.logger.critical("\(message)", metadata: ["session.id": "\(id)"])
+        self.livenessAlerts[id] = SessionAlert(
+            sessionID: id, tenantID: session.tenantID, userID: session.userID, message: message, since: since)
     }
 
     private func stored(_ id: Session.ID) async throws -> Session {
         if let entry = self.live[id] {
-            return entry.session
+            return entry.reported
         }
         guard let session = try await self.repositories.sessions.find(id: id) else {
             throw CoreError.notFound("There is no session \(id).")
@@ -651,13 +939,8 @@ public actor SessionSupervisor: SessionService {
         await self.append(SessionEvent(at: self.now(), type: .snapshot, detail: detail), to: id)
     }
 
-    /// Adds a row to a live session's timeline.
+    /// Adds a row to a live session's timeline (through its writer, after every earlier change).
     private func append(_ event: SessionEvent, to id: Session.ID) async {
-        guard let session = self.live[id]?.session else { return }
-        do {
-            try await self.repositories.sessions.save(session, events: [event])
-        } catch {
-            self.logger.error("could not save the session's timeline", metadata: ["session.id": "\(id)", "error": "\(error)"])
-        }
+        self.queueSave([event], of: id)
     }
 }

@@ -13,13 +13,20 @@ public struct Session: Sendable, Codable, Hashable {
     public var kind: SessionKind
     /// The persisted part of the state machine: state, deadlines, last traffic, close reason.
     public var machine: SessionStateMachine.PersistedState
+    /// How many times the record was saved since it was created: a save must carry the stored
+    /// revision plus one (compare and set), so of two writers from one revision only one wins.
+    public var revision: Int
 
-    public init(id: ID = ID(), tenantID: Tenant.ID, userID: User.ID, kind: SessionKind, machine: SessionStateMachine.PersistedState) {
+    public init(
+        id: ID = ID(), tenantID: Tenant.ID, userID: User.ID, kind: SessionKind, machine: SessionStateMachine.PersistedState,
+        revision: Int = 0
+    ) {
         self.id = id
         self.tenantID = tenantID
         self.userID = userID
         self.kind = kind
         self.machine = machine
+        self.revision = revision
     }
 
     public var state: SessionState { self.machine.state }

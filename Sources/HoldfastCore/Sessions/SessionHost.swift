@@ -48,8 +48,9 @@ public struct UnixAccount: Sendable, Hashable, Codable {
 public protocol SessionHost: Sendable {
     /// Starts the session's processes in their sandbox; returns once a client can attach.
     func launch(_ launch: TerminalLaunch) async throws
-    /// Whether the session's processes are running.
-    func isAlive(_ id: Session.ID) async -> Bool
+    /// Whether the session's processes are running: `dead` only on definite evidence, `unknown`
+    /// when the host could not tell. Called with a timeout; a slow answer counts as unknown.
+    func liveness(_ id: Session.ID) async -> SessionLiveness
     /// Every session whose processes this host finds running.
     func runningSessions() async throws -> [Session.ID]
     /// Attaches a new terminal client; it starts with a full redraw of the screen.
@@ -60,14 +61,79 @@ public protocol SessionHost: Sendable {
     func usage(_ id: Session.ID) async -> SessionUsage?
 }
 
+extension SessionHost {
+    /// Whether the session's processes are running for certain (`unknown` is not alive).
+    public func isAlive(_ id: Session.ID) async -> Bool {
+        await self.liveness(id) == .alive
+    }
+}
+
+/// What a host can say about a session's processes.
+///
+/// Only `dead` ends a session: a check that failed or did not answer is `unknown`, which an
+/// operator hears about when it lasts, and which never costs a user a live shell.
+public enum SessionLiveness: Sendable, Hashable, CustomStringConvertible {
+    /// The sandbox runs.
+    case alive
+    /// The sandbox's leader exited, or the sandbox is gone; `evidence` says which.
+    case dead(evidence: String)
+    /// The host could not tell (a read failed, the check did not answer in time).
+    case unknown(reason: String)
+
+    /// Whether the host has evidence that the session's processes are gone.
+    public var isDead: Bool {
+        if case .dead = self { return true }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .alive: "alive"
+        case .dead(let evidence): "dead (\(evidence))"
+        case .unknown(let reason): "unknown (\(reason))"
+        }
+    }
+}
+
 /// One attached terminal client: bytes out of the session, keystrokes into it.
 public protocol TerminalConnection: Sendable {
     /// Output of the terminal, in order; finishes when the attachment ends.
-    var output: AsyncStream<[UInt8]> { get }
+    var output: TerminalOutput { get }
     /// Sends keystrokes (or pasted bytes) to the terminal.
     func write(_ bytes: [UInt8]) async throws
     /// Tells the terminal its new size; the session redraws to fit.
     func resize(columns: Int, rows: Int) async throws
     /// Detaches this client; the session keeps running.
     func close() async
+}
+
+/// A terminal's output as its reader takes it, with the bytes handed over reported back: the
+/// host stops reading the terminal while too much is waiting for a slow reader (backpressure).
+public struct TerminalOutput: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    public typealias Failure = Never
+
+    private let stream: AsyncStream<[UInt8]>
+    private let taken: @Sendable (Int) -> Void
+
+    /// - Parameter taken: called with the size of each chunk as the reader takes it.
+    public init(_ stream: AsyncStream<[UInt8]>, taken: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.stream = stream
+        self.taken = taken
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(base: self.stream.makeAsyncIterator(), taken: self.taken)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var base: AsyncStream<[UInt8]>.AsyncIterator
+        let taken: @Sendable (Int) -> Void
+
+        public mutating func next() async -> [UInt8]? {
+            let chunk = await self.base.next()
+            if let chunk { self.taken(chunk.count) }
+            return chunk
+        }
+    }
 }

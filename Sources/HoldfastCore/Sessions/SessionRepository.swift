@@ -6,6 +6,9 @@ public protocol SessionRepository: Sendable {
     func create(_ session: Session, events: [SessionEvent]) async throws
     /// Saves the session's machine state and appends `events`, in one transaction, so the
     /// timeline never disagrees with the state.
+    ///
+    /// `session.revision` must be one more than the stored revision; otherwise someone else saved
+    /// the session meanwhile and this throws `CoreError.conflict` (`session_changed`), saving nothing.
     func save(_ session: Session, events: [SessionEvent]) async throws
     func find(id: Session.ID) async throws -> Session?
     /// A user's sessions, newest first; closed ones only if `includeClosed`.

@@ -611,6 +611,11 @@ public struct SessionStateMachine: Sendable, Hashable {
             guard closing.retryAt == nil else { return [adopted] + self.tick(now: now) }
             return [adopted, .beginClosing(closing.reason)]
 
+        case .starting where self.startedAt == nil:
+            // The server died during the launch: whatever it left is half a sandbox (no window, maybe
+            // no network), never a session to hand out. It fails at once rather than for the grace.
+            return [adopted] + self.close(reason: .startFailed, detail: "the launch was cut short by a server restart", at: now)
+
         case .starting, .connected, .held:
             guard processesAlive else {
                 return [adopted] + self.close(reason: .processesDied, detail: "processes not running after a server restart", at: now)
