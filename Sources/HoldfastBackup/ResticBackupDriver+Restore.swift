@@ -19,6 +19,10 @@ extension ResticBackupDriver {
         let started = ContinuousClock.now
         try Self.checkRestoreTarget(target)
         let (repository, found) = try await self.resolve(snapshot, tenant: tenant, user: user)
+        guard !found.isEmpty else {
+            throw CoreError.invalidInput(
+                "empty_snapshot", "Snapshot \(found.shortID) records an empty workspace; there is nothing in it to restore.")
+        }
         let nodes = try await repository.nodes(in: found.id, at: path, recursive: true)
         _ = try Self.item(at: path, in: nodes, snapshot: found)
         let files = nodes.filter { $0.type == "file" }

@@ -93,11 +93,19 @@ public struct ResticBackupDriver: BackupDriver {
     ) async throws -> BackupSummary {
         let started = ContinuousClock.now
         try Self.checkWorkspace(workspace)
+        // An empty workspace is stored as a marker folder tagged `empty`: restic will not store an
+        // empty snapshot, and without one the files the user deleted would come back elsewhere.
+        var workspace = workspace
+        var tags: [String] = []
+        if (try? FileManager.default.contentsOfDirectory(atPath: workspace))?.isEmpty == true {
+            workspace = try self.emptyMarkerFolder()
+            tags = [ResticTags.empty]
+        }
         let repository = self.repository(tenant, passwordFile: try self.passwords.file(for: tenant))
         if let parent = self.parents.newest(tenant: tenant, user: user) {
             do {
                 return try await self.backup(
-                    workspace, repository: repository, tenant: tenant, user: user, session: session, parent: parent,
+                    workspace, repository: repository, tenant: tenant, user: user, session: session, tags: tags, parent: parent,
                     started: started, progress: progress)
             } catch let error as CoreError where error.code == CoreError.parentMissingCode {
                 // Retention or another server forgot the remembered parent: look the newest one up.
@@ -122,17 +130,18 @@ public struct ResticBackupDriver: BackupDriver {
             }
         }
         return try await self.backup(
-            workspace, repository: repository, tenant: tenant, user: user, session: session, parent: parent, started: started,
-            progress: progress)
+            workspace, repository: repository, tenant: tenant, user: user, session: session, tags: tags, parent: parent,
+            started: started, progress: progress)
     }
 
     /// One `restic backup` with a known parent, then the read-back that verifies the snapshot.
     private func backup(
         _ workspace: String, repository: TenantRepository, tenant: Tenant.ID, user: User.ID, session: Session.ID?,
-        parent: Snapshot?, started: ContinuousClock.Instant, progress: @escaping @Sendable (BackupProgress) -> Void
+        tags: [String], parent: Snapshot?, started: ContinuousClock.Instant, progress: @escaping @Sendable (BackupProgress) -> Void
     ) async throws -> BackupSummary {
         var arguments = ["--json", "--host", TenantRepository.host, "--tag", ResticTags.holdfast, "--tag", ResticTags.user(user)]
         if let session { arguments += ["--tag", ResticTags.session(session)] }
+        for tag in tags { arguments += ["--tag", tag] }
         if let parent { arguments += ["--parent", parent.id] }
         let collector = BackupLineCollector(progress: progress)
         let outcome = try await repository.run("backup", arguments + ["."], in: workspace, onLine: collector.consume)
@@ -144,6 +153,14 @@ public struct ResticBackupDriver: BackupDriver {
             throw repository.failure(outcome, while: "backing up \(workspace)")
         }
         let summary = try collector.summary()
+        var unreadable: [String] = []
+        if outcome.exitCode == 3 {
+            unreadable = ResticOutput.unreadableItems(in: outcome.errorTail, workspace: workspace)
+            if unreadable.isEmpty { unreadable = ["(files restic did not name)"] }
+            self.logger.warning(
+                "Backup stored without some files it could not read",
+                metadata: ["tenant.id": "\(tenant)", "user.id": "\(user)", "files": "\(unreadable)"])
+        }
         guard let shortID = summary.snapshotId, Snapshot.isWellFormedID(shortID) else {
             throw CoreError.unreadableOutput("backup", "the summary names no snapshot id")
         }
@@ -165,7 +182,25 @@ public struct ResticBackupDriver: BackupDriver {
         return BackupSummary(
             snapshot: snapshot, filesNew: summary.filesNew ?? 0, filesChanged: summary.filesChanged ?? 0,
             filesUnmodified: summary.filesUnmodified ?? 0, bytesAdded: summary.dataAdded ?? 0, totalFiles: totalFiles,
-            totalBytes: totalBytes, duration: (ContinuousClock.now - started).seconds)
+            totalBytes: totalBytes, duration: (ContinuousClock.now - started).seconds, unreadable: unreadable)
+    }
+
+    /// A folder holding only the empty-workspace marker, made once beside the cache directory
+    /// (not in it: restic leaves its own cache out of every backup).
+    private func emptyMarkerFolder() throws(CoreError) -> String {
+        let folder = self.configuration.cacheDirectory + "-empty-workspace"
+        let marker = folder + "/" + ResticTags.emptyMarker
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if !FileManager.default.fileExists(atPath: marker) {
+                try Data("This workspace was empty when this snapshot was taken.\n".utf8).write(to: URL(fileURLWithPath: marker))
+            }
+        } catch {
+            throw CoreError(
+                .unavailable, code: "backup_failed", message: "could not prepare \(folder) for an empty workspace's snapshot: \(error)")
+        }
+        return folder
     }
 
     public func snapshots(tenant: Tenant.ID, user: User.ID) async throws -> [Snapshot] {
@@ -175,6 +210,9 @@ public struct ResticBackupDriver: BackupDriver {
 
     public func list(tenant: Tenant.ID, user: User.ID, snapshot: String, path: WorkspacePath) async throws -> [SnapshotEntry] {
         let (repository, found) = try await self.resolve(snapshot, tenant: tenant, user: user)
+        // An empty workspace's snapshot holds only the marker, which is none of the user's files.
+        if found.isEmpty && path.isRoot { return [] }
+        if found.isEmpty { throw CoreError.notFound("There is no \(path) in snapshot \(found.shortID): the workspace was empty then.") }
         let nodes = try await repository.nodes(in: found.id, at: path, recursive: false)
         let item = try Self.item(at: path, in: nodes, snapshot: found)
         if item?.type == "file", let item { return [ResticOutput.entry(item)] }

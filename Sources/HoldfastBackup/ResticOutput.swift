@@ -67,6 +67,27 @@ enum ResticOutput {
         return nodes
     }
 
+    /// The files a backup could not read, from the JSON error lines restic prints on standard
+    /// error (`{"message_type":"error",…,"during":"archival","item":"/ws/a.txt"}`), relative to
+    /// `workspace`, in the order reported.
+    static func unreadableItems(in errorOutput: String, workspace: String) -> [String] {
+        struct ErrorLine: Decodable {
+            var messageType: String
+            var item: String?
+            enum CodingKeys: String, CodingKey {
+                case messageType = "message_type"
+                case item
+            }
+        }
+        let prefix = workspace.hasSuffix("/") ? workspace : workspace + "/"
+        return errorOutput.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("{"), let parsed = try? JSONDecoder().decode(ErrorLine.self, from: Data(line.utf8)),
+                parsed.messageType == "error", let item = parsed.item
+            else { return nil }
+            return item.hasPrefix(prefix) ? String(item.dropFirst(prefix.count)) : item
+        }
+    }
+
     /// The core's snapshot for a restic snapshot of `user`, or `nil` when it is not tagged for that user.
     static func snapshot(_ snapshot: Snapshot, of user: User.ID) throws(CoreError) -> HoldfastCore.Snapshot? {
         let tags = snapshot.tags ?? []
@@ -78,7 +99,8 @@ enum ResticOutput {
             throw .unreadableOutput("snapshots", "'\(snapshot.time.prefix(80))' is not a time")
         }
         let session = tags.lazy.compactMap(ResticTags.session(in:)).first
-        return HoldfastCore.Snapshot(id: snapshot.id, time: time, userID: user, sessionID: session)
+        return HoldfastCore.Snapshot(
+            id: snapshot.id, time: time, userID: user, sessionID: session, isEmpty: tags.contains(ResticTags.empty))
     }
 
     /// The core's entry for a node, with its workspace-relative path.
@@ -145,6 +167,10 @@ enum ResticTags {
     static let holdfast = "holdfast"
 
     static func user(_ user: User.ID) -> String { "user=\(user)" }
+    /// The workspace was empty: the snapshot holds only `ResticTags.emptyMarker`.
+    static let empty = "empty"
+    /// What an empty workspace's snapshot holds (restic 0.14 refuses to store an empty snapshot).
+    static let emptyMarker = ".holdfast-empty"
     static func session(_ session: Session.ID) -> String { "session=\(session)" }
 
     static func session(in tag: String) -> Session.ID? {

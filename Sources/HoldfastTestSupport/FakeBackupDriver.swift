@@ -18,6 +18,8 @@ public final class FakeBackupDriver: BackupDriver {
         var backups = 0
         var held = false
         var waiting: [CheckedContinuation<Void, Never>] = []
+        /// Workspace-relative paths a backup cannot read (left out and reported, as restic's exit 3).
+        var unreadable: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -45,6 +47,12 @@ public final class FakeBackupDriver: BackupDriver {
             return state.waiting
         }
         waiting.forEach { $0.resume() }
+    }
+
+    /// Makes backups fail to read these workspace-relative files: they are left out of the snapshot
+    /// and named in its summary, as restic does when it exits with 3.
+    public func setUnreadable(_ paths: Set<String>) {
+        self.state.withLock { $0.unreadable = paths }
     }
 
     /// How many backups succeeded so far.
@@ -79,6 +87,8 @@ public final class FakeBackupDriver: BackupDriver {
             }
         }
         var files: [String: Data] = [:]
+        let unreadable = self.state.withLock { $0.unreadable }
+        var missed: [String] = []
         if let walker = FileManager.default.enumerator(atPath: workspace) {
             for case let relative as String in walker {
                 var isDirectory: ObjCBool = false
@@ -86,12 +96,17 @@ public final class FakeBackupDriver: BackupDriver {
                 if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
                     let data = FileManager.default.contents(atPath: path)
                 {
-                    files[relative] = data
+                    if unreadable.contains(relative) {
+                        missed.append(relative)
+                    } else {
+                        files[relative] = data
+                    }
                 }
             }
         }
         let id = (UUID().uuidString + UUID().uuidString).lowercased().filter(\.isHexDigit).prefix(64)
-        let snapshot = Snapshot(id: String(id), time: self.now(), userID: user, sessionID: session)
+        let isEmpty = (try? FileManager.default.contentsOfDirectory(atPath: workspace))?.isEmpty == true
+        let snapshot = Snapshot(id: String(id), time: self.now(), userID: user, sessionID: session, isEmpty: isEmpty)
         let previous = try await self.snapshots(tenant: tenant, user: user).first.map { self.files(of: $0.id) } ?? [:]
         let changed = files.filter { previous[$0.key] != nil && previous[$0.key] != $0.value }.count
         let new = files.filter { previous[$0.key] == nil }.count
@@ -103,7 +118,7 @@ public final class FakeBackupDriver: BackupDriver {
         progress(BackupProgress(fraction: 1, filesDone: files.count, totalFiles: files.count, bytesDone: bytes, totalBytes: bytes))
         return BackupSummary(
             snapshot: snapshot, filesNew: new, filesChanged: changed, filesUnmodified: files.count - new - changed, bytesAdded: bytes,
-            totalFiles: files.count, totalBytes: bytes, duration: 0)
+            totalFiles: files.count, totalBytes: bytes, duration: 0, unreadable: missed.sorted())
     }
 
     public func snapshots(tenant: Tenant.ID, user: User.ID) async throws -> [Snapshot] {

@@ -494,6 +494,107 @@ struct SessionSupervisorTests {
         #expect(await supervisor.alerts(visibleTo: operatorUser).isEmpty)
     }
 
+    @Test func aFinalSnapshotThatCouldNotReadSomeFilesIsNotVerifiedAndTheCloseRetries() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("notes.txt", in: session)
+        try fixture.write("locked.db", in: session)
+        fixture.driver.setUnreadable(["locked.db"])
+
+        _ = try await supervisor.close(session.id, by: fixture.user)
+        await supervisor.closesSettled()
+        #expect(try await fixture.stored(session.id).state == .closing)
+        let timeline = try await fixture.store.repositories.sessions.events(sessionID: session.id)
+        #expect(timeline.contains { $0.type == .snapshot && $0.detail.contains("could not read 1 file: locked.db") })
+        #expect(timeline.last?.type == .failed && timeline.last?.detail.contains("locked.db") == true)
+        let workspace = fixture.backups.workspace(tenant: session.tenantID, user: session.userID)
+        #expect(FileManager.default.fileExists(atPath: workspace + "/locked.db"), "the workspace went before a verified snapshot")
+
+        // Readable again (the program that held it is gone): the retry closes with every file.
+        fixture.driver.setUnreadable([])
+        fixture.clock.advance(by: 60)
+        await supervisor.tick()
+        await supervisor.closesSettled()
+        #expect(try await fixture.stored(session.id).state == .closed)
+        let snapshot = try #require(try await fixture.driver.snapshots(tenant: session.tenantID, user: session.userID).first)
+        #expect(fixture.driver.files(of: snapshot.id)["locked.db"] != nil)
+    }
+
+    @Test func filesTheUserDeletedDoNotComeBackFromAnOlderSnapshotOnAnotherHost() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let first = try await supervisor.start(kind: .terminal, for: fixture.user)
+        try fixture.write("draft.txt", in: first)
+        _ = try await supervisor.close(first.id, by: fixture.user)
+        await supervisor.closesSettled()
+
+        // The next session deletes everything; its final snapshot records the empty workspace.
+        let second = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: second.tenantID, user: second.userID)
+        try FileManager.default.removeItem(atPath: workspace + "/draft.txt")
+        _ = try await supervisor.close(second.id, by: fixture.user)
+        await supervisor.closesSettled()
+        #expect(try await fixture.stored(second.id).state == .closed)
+        let newest = try #require(try await fixture.driver.snapshots(tenant: second.tenantID, user: second.userID).first)
+        #expect(newest.isEmpty && newest.sessionID == second.id)
+
+        // Another host (no local copy): nothing comes back.
+        try FileManager.default.removeItem(atPath: workspace)
+        let third = try await supervisor.start(kind: .terminal, for: fixture.user)
+        #expect(!FileManager.default.fileExists(atPath: workspace + "/draft.txt"), "a deleted file came back")
+        #expect(try await !fixture.events(third.id).contains(.restored))
+    }
+
+    @Test func aCopyOvertakenByAnotherHostsSnapshotIsKeptAsideNotUsed() async throws {
+        let fixture = try await Fixture()
+        let hostA = fixture.supervisor()
+        // Host B: its own workspaces folder and processes, the same store and backup repository.
+        let otherWorkspaces = fixture.workspaces + "-b"
+        let backupsB = WorkspaceBackups(
+            configuration: .init(workspacesDirectory: otherWorkspaces, restoresDirectory: otherWorkspaces + "-restores"),
+            driver: fixture.driver, repositories: fixture.store.repositories, accountFor: { _ in nil },
+            now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let hostB = SessionSupervisor(
+            configuration: .init(), repositories: fixture.store.repositories, host: FakeHost(), backups: backupsB,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let write = { (backups: WorkspaceBackups, name: String, text: String) in
+            try Data(text.utf8).write(
+                to: URL(fileURLWithPath: backups.workspace(tenant: fixture.user.tenantID, user: fixture.user.id) + "/" + name))
+        }
+
+        let first = try await hostA.start(kind: .terminal, for: fixture.user)
+        try write(fixture.backups, "thesis.txt", "draft 1")
+        _ = try await hostA.close(first.id, by: fixture.user)
+        await hostA.closesSettled()
+        fixture.clock.advance(by: 60)
+        // The user works on host B: its copy comes from the snapshot, and a newer one is saved.
+        let second = try await hostB.start(kind: .terminal, for: fixture.user)
+        try write(backupsB, "thesis.txt", "draft 2")
+        _ = try await hostB.close(second.id, by: fixture.user)
+        await hostB.closesSettled()
+        fixture.clock.advance(by: 60)
+
+        // Back on host A, whose copy still says draft 1: the newest snapshot is what the session gets.
+        let third = try await hostA.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: third.tenantID, user: third.userID)
+        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: workspace + "/thesis.txt")), as: UTF8.self) == "draft 2")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: workspace).filter { $0.hasPrefix("Restored from this host") }
+        let listing = try FileManager.default.contentsOfDirectory(atPath: workspace)
+        #expect(aside.count == 1, "the older copy was not kept aside: \(listing)")
+        if let folder = aside.first {
+            #expect(FileManager.default.contents(atPath: workspace + "/" + folder + "/thesis.txt") == Data("draft 1".utf8))
+        }
+        let restored = try await fixture.store.repositories.sessions.events(sessionID: third.id).filter { $0.type == .restored }
+        #expect(restored.first?.detail.contains("this host's older copy is kept in") == true)
+
+        // Current now: the next start on host A uses its copy as it is.
+        _ = try await hostA.close(third.id, by: fixture.user)
+        await hostA.closesSettled()
+        let fourth = try await hostA.start(kind: .terminal, for: fixture.user)
+        #expect(try await !fixture.events(fourth.id).contains(.restored))
+    }
+
     @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {
         let fixture = try await Fixture()
         // File times come from the real clock: run the test's clock ahead of it, so that files

@@ -96,6 +96,30 @@ struct LocalRepositoryTests {
         }
     }
 
+    @Test func anEmptiedWorkspaceIsStoredAsAnEmptySnapshotThatRestoresNothing() async throws {
+        try await withFixture { fixture in
+            let workspace = try fixture.workspace("ws", ["draft.txt": Array("chapter one\n".utf8)])
+            let driver = fixture.driver()
+            let kept = try await driver.backup(
+                workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil, progress: { _ in })
+            #expect(!kept.snapshot.isEmpty)
+            try FileManager.default.removeItem(atPath: workspace + "/draft.txt")
+
+            let emptied = try await driver.backup(
+                workspace: workspace, tenant: fixture.tenant, user: self.userA, session: nil, progress: { _ in })
+            #expect(emptied.snapshot.isEmpty)
+            let newest = try #require(try await driver.snapshots(tenant: fixture.tenant, user: self.userA).first)
+            #expect(newest.id == emptied.snapshot.id && newest.isEmpty)
+            #expect(try await driver.list(tenant: fixture.tenant, user: self.userA, snapshot: newest.id, path: .root).isEmpty)
+            let refused = await #expect(throws: CoreError.self) {
+                _ = try await driver.restore(
+                    tenant: fixture.tenant, user: self.userA, snapshot: newest.id, path: .root, into: fixture.target("empty"),
+                    progress: { _ in })
+            }
+            #expect(refused?.code == "empty_snapshot")
+        }
+    }
+
     @Test func anUnchangedSecondBackupUsesTheSameUsersParentEvenWhenAnotherUserBackedUpTheSamePath() async throws {
         try await withFixture { fixture in
             let workspace = try fixture.workspace("ws", self.sampleFiles())

@@ -170,10 +170,17 @@ public actor WorkspaceBackups: WorkspaceService {
         let activity = WorkspaceActivity(kind: .backup, startedAt: self.now(), sessionID: session, path: nil, progress: nil)
         let (summary, started) = try await self.serially(key, activity) { [driver, now] progress -> (BackupSummary?, Date) in
             let started = now()
-            guard !WorkspaceScan.isMissingOrEmpty(path) else { return (nil, started) }
+            if WorkspaceScan.isMissingOrEmpty(path) {
+                // Nothing to keep, unless it is a workspace the user emptied: that is recorded (an
+                // empty snapshot), or the files deleted here would come back with the next restore.
+                guard FileManager.default.fileExists(atPath: path),
+                    let newest = try await driver.snapshots(tenant: tenant, user: user).first, !newest.isEmpty
+                else { return (nil, started) }
+            }
             return (try await driver.backup(workspace: path, tenant: tenant, user: user, session: session, progress: progress), started)
         }
         self.lastSnapshotStart[key] = max(started, self.lastSnapshotStart[key] ?? started)
+        if let summary { await self.noteSnapshot(summary.snapshot, tenant: tenant, user: user) }
         return summary
     }
 
@@ -192,7 +199,8 @@ public actor WorkspaceBackups: WorkspaceService {
         let key = Key(tenant: tenant, user: user)
         let path = self.workspace(tenant: tenant, user: user)
         guard WorkspaceScan.isMissingOrEmpty(path) else { return nil }
-        guard let newest = try await self.driver.snapshots(tenant: tenant, user: user).first else { return nil }
+        // The newest snapshot of an emptied workspace puts nothing back (not an older one's files).
+        guard let newest = try await self.driver.snapshots(tenant: tenant, user: user).first, !newest.isEmpty else { return nil }
         let activity = WorkspaceActivity(kind: .restore, startedAt: self.now(), sessionID: nil, path: "", progress: nil)
         let volume = self.mountedVolume(tenant: tenant, user: user)
         try await self.serially(key, activity) { [driver, configuration] progress in
@@ -214,9 +222,90 @@ public actor WorkspaceBackups: WorkspaceService {
             // Private like every workspace; the host hands it to the session's account at launch.
             _ = chmod(path, 0o700)
         }
+        await self.noteSnapshot(newest, tenant: tenant, user: user)
         self.logger.info(
             "workspace restored from the newest snapshot", metadata: ["user.id": "\(user)", "snapshot": "\(newest.shortID)"])
         return newest
+    }
+
+    // MARK: Which snapshot a local copy is at
+
+    /// A snapshot's id and time: what this host's copy of a workspace was last restored from or
+    /// saved as (in a file beside the workspace, never in it), and the newest snapshot of the
+    /// workspace any host made (in the shared store's settings).
+    struct SnapshotMark: Codable, Equatable {
+        var id: String
+        var time: Date
+    }
+
+    nonisolated func markFile(tenant: Tenant.ID, user: User.ID) -> String {
+        URL(fileURLWithPath: self.configuration.workspacesDirectory).appendingPathComponent(tenant.description)
+            .appendingPathComponent(".\(user).snapshot").path
+    }
+
+    static func newestKey(tenant: Tenant.ID, user: User.ID) -> String { "workspace.newest-snapshot.\(tenant).\(user)" }
+
+    private func noteSnapshot(_ snapshot: Snapshot, tenant: Tenant.ID, user: User.ID) async {
+        let mark = SnapshotMark(id: snapshot.id, time: snapshot.time)
+        do {
+            let data = try JSONEncoder().encode(mark)
+            try data.write(to: URL(fileURLWithPath: self.markFile(tenant: tenant, user: user)), options: .atomic)
+            let key = Self.newestKey(tenant: tenant, user: user)
+            let stored = try await self.repositories.settings.value(for: key).flatMap {
+                try? JSONDecoder().decode(SnapshotMark.self, from: Data($0.utf8))
+            }
+            if stored.map({ $0.time < mark.time }) ?? true {
+                try await self.repositories.settings.set(String(decoding: data, as: UTF8.self), for: key, at: self.now())
+            }
+        } catch {
+            self.logger.warning(
+                "could not note which snapshot a workspace is at", metadata: ["user.id": "\(user)", "error": "\(error)"])
+        }
+    }
+
+    /// Replaces this host's copy of the workspace with the newest snapshot when another host has
+    /// snapshotted it since this copy was saved or restored here: a session must not start on
+    /// stale files as if they were the user's latest. This host's copy is kept, moved into a
+    /// folder `Restored from this host <time>` inside the workspace. Returns the snapshot and that
+    /// folder's name, or `nil` when the copy here is current (or there is no record to tell).
+    public func replaceIfStale(
+        tenant: Tenant.ID, user: User.ID, owner: UnixAccount?, zone: TimeZone
+    ) async throws -> (snapshot: Snapshot, keptAs: String)? {
+        let path = self.workspace(tenant: tenant, user: user)
+        guard !WorkspaceScan.isMissingOrEmpty(path),
+            let localData = FileManager.default.contents(atPath: self.markFile(tenant: tenant, user: user)),
+            let local = try? JSONDecoder().decode(SnapshotMark.self, from: localData),
+            let stored = try await self.repositories.settings.value(for: Self.newestKey(tenant: tenant, user: user)),
+            let newest = try? JSONDecoder().decode(SnapshotMark.self, from: Data(stored.utf8)),
+            newest.id != local.id, newest.time > local.time
+        else { return nil }
+        guard let snapshot = try await self.driver.snapshots(tenant: tenant, user: user).first, snapshot.time > local.time else {
+            return nil
+        }
+        let key = Key(tenant: tenant, user: user)
+        let activity = WorkspaceActivity(kind: .restore, startedAt: self.now(), sessionID: nil, path: "", progress: nil)
+        let volume = self.mountedVolume(tenant: tenant, user: user)
+        let keptAs = try await self.serially(key, activity) { [driver, configuration] progress in
+            let staging = try Self.stagingPath(in: volume?.stagingDirectory ?? configuration.restoresDirectory)
+            if snapshot.isEmpty {
+                try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+            } else {
+                _ = try await driver.restore(
+                    tenant: tenant, user: user, snapshot: snapshot.id, path: .root, into: staging, progress: progress)
+            }
+            let home = volume?.home ?? path
+            // This host's copy moves into a folder of the staging area, then everything moves in.
+            let keptAs = try Self.moveAside(
+                contentsOf: home, into: staging, named: "Restored from this host " + Self.folderTime(local.time, zone: zone))
+            try Self.giveAway(staging + "/" + keptAs, to: owner)
+            try Self.moveContents(of: staging, into: home)
+            return keptAs
+        }
+        await self.noteSnapshot(snapshot, tenant: tenant, user: user)
+        self.logger.notice(
+            "a stale copy of a workspace was kept aside and the newest snapshot restored",
+            metadata: ["user.id": "\(user)", "snapshot": "\(snapshot.shortID)", "kept as": "\(keptAs)"])
+        return (snapshot, keptAs)
     }
 
     /// Forgets the users' snapshots the policy does not keep, then prunes the tenant's repository.
@@ -364,6 +453,30 @@ public actor WorkspaceBackups: WorkspaceService {
             throw error
         }
         try? FileManager.default.removeItem(atPath: source)
+    }
+
+    /// Moves every entry of `workspace` into a new folder `FOLDER/NAME` (or `NAME (2)`, …), one
+    /// rename each; returns the name. Nothing is ever deleted: should a rename fail, what moved
+    /// stays in the folder and the error names it.
+    static func moveAside(contentsOf workspace: String, into folder: String, named base: String) throws -> String {
+        var name = base
+        for attempt in 1...100 {
+            name = attempt == 1 ? base : "\(base) (\(attempt))"
+            if mkdir(folder + "/" + name, 0o700) == 0 { break }
+            guard errno == EEXIST, attempt < 100 else {
+                throw CoreError(
+                    .unavailable, code: "workspace_unavailable",
+                    message: "Could not make a folder for this host's older copy (errno \(errno)).")
+            }
+        }
+        for entry in try FileManager.default.contentsOfDirectory(atPath: workspace) {
+            guard renameNoReplace(workspace + "/" + entry, folder + "/" + name + "/" + entry) == 0 else {
+                throw CoreError(
+                    .unavailable, code: "workspace_unavailable",
+                    message: "Could not move \(entry) aside (\(String(cString: strerror(errno)))); what moved is in \(folder)/\(name).")
+            }
+        }
+        return name
     }
 
     /// Renames `source` to `target`, which must not exist.

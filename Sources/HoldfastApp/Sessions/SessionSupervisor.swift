@@ -703,6 +703,13 @@ public actor SessionSupervisor: SessionService {
             // `nil`: a session that never got a workspace, or left it empty, has nothing to keep.
             if let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id) {
                 await self.record(summary, reason: "final", for: id)
+                // A snapshot without some files is not the verified copy a close needs: the workspace
+                // stays, the close is retried (the files may be readable then), and an operator hears.
+                guard summary.unreadable.isEmpty else {
+                    throw CoreError(
+                        .unavailable, code: "files_unreadable",
+                        message: "the final snapshot could not read \(Self.listed(summary.unreadable))")
+                }
             }
             await self.apply(id) { machine, now in try machine.closingSucceeded(at: now) }
             await self.recorded(id)
@@ -865,6 +872,8 @@ public actor SessionSupervisor: SessionService {
             throw CoreError(
                 .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
         }
+        let zone = TimeZone(identifier: tenant.timeZone) ?? .gmt
+        let account = user
         let (tenant, user) = (tenant.id, user.id)
         let path = self.backups.workspace(tenant: tenant, user: user)
         let snapshot: Snapshot?
@@ -877,6 +886,21 @@ public actor SessionSupervisor: SessionService {
                 message:
                     "Your files could not be fetched from the backup store, so the session was not started; try again in a few minutes.")
         }
+        // A copy here that another host's newer snapshot has overtaken is kept aside, not used.
+        var replaced: (snapshot: Snapshot, keptAs: String)?
+        if snapshot == nil {
+            do {
+                replaced = try await self.backups.replaceIfStale(
+                    tenant: tenant, user: user, owner: try await self.accountFor(account), zone: zone)
+            } catch {
+                self.logger.error(
+                    "could not replace a stale workspace before a start", metadata: ["user.id": "\(user)", "error": "\(error)"])
+                throw CoreError(
+                    .unavailable, code: "workspace_restore_failed",
+                    message: "A newer copy of your files than the one on this host could not be fetched from the backup store, so "
+                        + "the session was not started; try again in a few minutes.")
+            }
+        }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -884,9 +908,15 @@ public actor SessionSupervisor: SessionService {
             throw CoreError(
                 .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
         }
-        let event = snapshot.map {
+        var event = snapshot.map {
             SessionEvent(
                 at: self.now(), type: .restored, detail: "workspace restored from snapshot \($0.shortID) of \($0.time.formatted(.iso8601))")
+        }
+        if let replaced {
+            event = SessionEvent(
+                at: self.now(), type: .restored,
+                detail: "workspace replaced by the newer snapshot \(replaced.snapshot.shortID) of "
+                    + "\(replaced.snapshot.time.formatted(.iso8601)); this host's older copy is kept in '\(replaced.keptAs)'")
         }
         return (path, event)
     }
@@ -933,10 +963,19 @@ public actor SessionSupervisor: SessionService {
     }
 
     private func record(_ summary: BackupSummary, reason: String, for id: Session.ID) async {
-        let detail =
+        var detail =
             "snapshot \(summary.snapshot.shortID) (\(reason)): \(summary.filesNew) new, \(summary.filesChanged) changed, "
             + "\(summary.filesUnmodified) unchanged files; \(ByteText.format(summary.bytesAdded)) added"
+        if !summary.unreadable.isEmpty {
+            detail += "; could not read \(Self.listed(summary.unreadable))"
+        }
         await self.append(SessionEvent(at: self.now(), type: .snapshot, detail: detail), to: id)
+    }
+
+    /// "3 files: a, b, c", at most five named.
+    static func listed(_ paths: [String]) -> String {
+        let named = paths.prefix(5).joined(separator: ", ") + (paths.count > 5 ? ", …" : "")
+        return (paths.count == 1 ? "1 file: " : "\(paths.count) files: ") + named
     }
 
     /// Adds a row to a live session's timeline (through its writer, after every earlier change).

@@ -8,12 +8,16 @@ public struct Snapshot: Sendable, Codable, Hashable {
     public var userID: User.ID
     /// The session that was running when the snapshot was taken, if any.
     public var sessionID: Session.ID?
+    /// The snapshot records that the workspace was empty (the user deleted everything): restoring
+    /// it puts nothing back, and an older snapshot's files must not come back in its place.
+    public var isEmpty: Bool
 
-    public init(id: String, time: Date, userID: User.ID, sessionID: Session.ID?) {
+    public init(id: String, time: Date, userID: User.ID, sessionID: Session.ID?, isEmpty: Bool = false) {
         self.id = id
         self.time = time
         self.userID = userID
         self.sessionID = sessionID
+        self.isEmpty = isEmpty
     }
 
     /// The first 8 digits, as restic prints them.
@@ -38,11 +42,15 @@ public struct BackupSummary: Sendable, Codable, Hashable {
     public var totalBytes: Int64
     /// Wall-clock seconds the backup took.
     public var duration: TimeInterval
+    /// Files the backup could not read (workspace-relative), so the snapshot lacks them: such a
+    /// snapshot is stored but not a verified copy of the workspace.
+    public var unreadable: [String]
 
     public init(
         snapshot: Snapshot, filesNew: Int, filesChanged: Int, filesUnmodified: Int, bytesAdded: Int64, totalFiles: Int,
-        totalBytes: Int64, duration: TimeInterval
+        totalBytes: Int64, duration: TimeInterval, unreadable: [String] = []
     ) {
+        self.unreadable = unreadable
         self.snapshot = snapshot
         self.filesNew = filesNew
         self.filesChanged = filesChanged
@@ -198,7 +206,8 @@ public struct WorkspacePath: Sendable, Hashable, CustomStringConvertible {
 /// read (the caller retries), `.notFound` for a snapshot or path that is not there.
 public protocol BackupDriver: Sendable {
     /// Snapshots `workspace` (an absolute folder) for the user, creating the tenant's repository
-    /// on first use. Returns once the snapshot is stored and read back from the repository.
+    /// on first use. Returns once the snapshot is stored and read back from the repository. An
+    /// empty workspace is stored as a snapshot with `isEmpty` set.
     func backup(
         workspace: String, tenant: Tenant.ID, user: User.ID, session: Session.ID?,
         progress: @escaping @Sendable (BackupProgress) -> Void

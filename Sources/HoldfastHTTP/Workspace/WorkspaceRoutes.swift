@@ -70,12 +70,15 @@ struct SnapshotDTO: ResponseEncodable {
     var shortId: String
     var time: Date
     var sessionId: String?
+    /// The snapshot records an emptied workspace.
+    var empty: Bool
 
     init(_ snapshot: Snapshot) {
         self.id = snapshot.id
         self.shortId = snapshot.shortID
         self.time = snapshot.time
         self.sessionId = snapshot.sessionID?.description
+        self.empty = snapshot.isEmpty
     }
 }
 
