@@ -152,6 +152,32 @@ def data_dir():
         end_sessions_of(Path(directory) / "data")
 
 
+def fresh_postgres_database() -> tuple[str, str]:
+    """A new, empty database on the suite's throwaway cluster: (its URL, the cluster's URL)."""
+    base = os.environ.get("HOLDFAST_TEST_POSTGRES_URL")
+    assert base, "HOLDFAST_TEST_POSTGRES_URL is not set: run the suite with `make test`"
+    name = "e2e_" + os.urandom(6).hex()
+    subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    return base.rsplit("/", 1)[0] + "/" + name, base
+
+
+def drop_postgres_database(url: str, base: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    subprocess.run(["psql", base, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request):
+    """The store a flow runs on: `None` (SQLite in the data directory) or a fresh PostgreSQL
+    database. Tests that take it run once per store."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url, base = fresh_postgres_database()
+    yield url
+    drop_postgres_database(url, base)
+
+
 @pytest.fixture
 def server(binary: Path, data_dir: Path):
     """A fresh server on its own data directory, stopped (gracefully) after the test."""

@@ -76,12 +76,14 @@ def write_in_session(server: Server, http: requests.Session, session_id: str, co
     return term
 
 
-def test_a_file_written_in_a_session_is_in_s3_after_expiry_and_comes_back_on_a_clean_host(binary, data_dir, moto, s3_env):
-    moto.create_bucket("expiry")
+def test_a_file_written_in_a_session_is_in_s3_after_expiry_and_comes_back_on_a_clean_host(binary, data_dir, moto, s3_env, store):
+    bucket = "expiry-postgres" if store else "expiry"
+    moto.create_bucket(bucket)
     server = start_server(
         binary,
         data_dir,
-        extra=("--grace", "2s", "--heartbeat", "1s", "--backup-repository", f"s3:{moto.url}/expiry/holdfast"),
+        database=store,
+        extra=("--grace", "2s", "--heartbeat", "1s", "--backup-repository", f"s3:{moto.url}/{bucket}/holdfast"),
     )
     try:
         http = member(server)
@@ -94,7 +96,7 @@ def test_a_file_written_in_a_session_is_in_s3_after_expiry_and_comes_back_on_a_c
         assert "expired" in events
 
         me = http.get(f"{server.url}/api/v1/auth/me", timeout=10).json()
-        keys = moto.keys("expiry", f"holdfast/{me['user']['tenantId']}/")
+        keys = moto.keys(bucket, f"holdfast/{me['user']['tenantId']}/")
         assert any("/snapshots/" in key for key in keys), keys
         assert any("/data/" in key for key in keys), keys
         newest = snapshots(server, http)[0]

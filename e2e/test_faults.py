@@ -10,9 +10,9 @@ from pathlib import Path
 import requests
 import websocket
 
-from conftest import Server, start_server
-from terminal import Terminal
-from test_sessions import PROMPT, member, start_session
+from conftest import Server, drop_postgres_database, fresh_postgres_database, start_server
+from terminal import Relay, Terminal
+from test_sessions import PROMPT, member, session_state, start_session, timeline, wait_for_state
 
 MiB = 1 << 20
 
@@ -115,3 +115,43 @@ def test_a_client_that_stops_reading_costs_the_server_a_fixed_window_and_slows_n
         fast.ws.close()
     finally:
         server.stop()
+
+
+def test_a_database_outage_of_a_minute_loses_no_session_transition_or_timeline_row(binary, data_dir):
+    database, base = fresh_postgres_database()
+    port = int(database.rsplit(":", 1)[1].split("/")[0])
+    relay = Relay(port)  # the server reaches PostgreSQL only through it
+    through_relay = database.replace(f":{port}/", f":{relay.port}/")
+    server = start_server(binary, data_dir, database=through_relay, extra=("--grace", "30s", "--heartbeat", "2s"))
+    try:
+        http = member(server)
+        dropped_id = start_session(server, http)
+        kept_id = start_session(server, http)
+        dropped = Terminal.open(http, server.url, dropped_id)
+        dropped.wait_for(PROMPT)
+        kept = Terminal.open(http, server.url, kept_id)
+        kept.wait_for(PROMPT)
+
+        relay.cut()  # every connection to the database is reset; new ones are refused
+        outage_began = time.monotonic()
+        dropped.drop()  # lost while the store is down, and expires (30 s) before it is back
+        # A connected session works on: the terminal needs no database.
+        assert "kept-42" in kept.run("echo kept-$((6*7))", timeout=20)
+        time.sleep(max(0.0, 60 - (time.monotonic() - outage_began)))
+        assert "still-42" in kept.run("echo still-$((6*7))", timeout=20)
+        relay.restore()
+
+        # Without a restart: the expired session closes, and its whole story is on the timeline.
+        wait_for_state(server, http, dropped_id, "closed", timeout=120)
+        story = [kind for kind in timeline(server, http, dropped_id) if kind != "snapshot"]
+        assert story == ["started", "attached", "lost", "expired", "closed"], story
+        assert session_state(server, http, kept_id)["state"] == "connected"
+        # New sessions start again.
+        again = http.post(f"{server.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
+        assert again.status_code == 201, again.text
+        kept.close()
+    finally:
+        print("".join(server.output[-60:]))
+        server.stop()
+        relay.close()
+        drop_postgres_database(database, base)

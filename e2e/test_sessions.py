@@ -66,9 +66,9 @@ def assert_shell_state(term: Terminal) -> None:
 
 
 @pytest.fixture
-def fast_server(binary, data_dir):
-    """A server with a 1 s heartbeat, so silence is noticed after 2 s."""
-    running = start_server(binary, data_dir, extra=("--heartbeat", "1s"))
+def fast_server(binary, data_dir, store):
+    """A server with a 1 s heartbeat, so silence is noticed after 2 s; on each store."""
+    running = start_server(binary, data_dir, database=store, extra=("--heartbeat", "1s"))
     yield running
     running.stop()
 
@@ -119,8 +119,8 @@ def test_a_silent_link_is_noticed_and_dated_by_the_last_traffic(fast_server: Ser
     resumed.close()
 
 
-def test_sessions_survive_kill_9_of_the_server(binary, data_dir):
-    first = start_server(binary, data_dir, extra=("--heartbeat", "1s"))
+def test_sessions_survive_kill_9_of_the_server(binary, data_dir, store):
+    first = start_server(binary, data_dir, database=store, extra=("--heartbeat", "1s"))
     http = member(first)
     session_id = start_session(first, http)
     term = Terminal.open(http, first.url, session_id)
@@ -128,7 +128,7 @@ def test_sessions_survive_kill_9_of_the_server(binary, data_dir):
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
 
-    second = start_server(binary, data_dir, extra=("--heartbeat", "1s"))
+    second = start_server(binary, data_dir, database=store, extra=("--heartbeat", "1s"))
     try:
         http = second.login("ann@acme.test", "correct horse")
         adopted = session_state(second, http, session_id)
@@ -141,8 +141,8 @@ def test_sessions_survive_kill_9_of_the_server(binary, data_dir):
         second.stop()
 
 
-def test_a_held_session_closes_after_the_grace(binary, data_dir):
-    server = start_server(binary, data_dir, extra=("--grace", "3s", "--heartbeat", "1s"))
+def test_a_held_session_closes_after_the_grace(binary, data_dir, store):
+    server = start_server(binary, data_dir, database=store, extra=("--grace", "3s", "--heartbeat", "1s"))
     try:
         http = member(server)
         session_id = start_session(server, http)

@@ -69,13 +69,13 @@ def body_text(message) -> str:
     return message.get_body(preferencelist=("plain",)).get_content()
 
 
-def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_dir):
+def test_a_ticket_by_api_and_its_answer_reach_the_customer_by_smtp(binary, data_dir, store):
     from conftest import start_server
     from mailserver import MailServer
     from test_sessions import member
 
     mail = MailServer()
-    server = start_server(binary, data_dir, extra=("--smtp", mail.url))
+    server = start_server(binary, data_dir, database=store, extra=("--smtp", mail.url))
     try:
         http = member(server)
         filed = http.post(

@@ -6,7 +6,7 @@ import Synchronization
 /// database outage of the supervisor's fault tests. Reads pass through; so do writes once it is up.
 public final class FailingSessionRepository: SessionRepository {
     private let wrapped: any SessionRepository
-    private let state = Mutex((down: false, refused: 0, saves: [Int]()))
+    private let state = Mutex((down: false, refused: 0, saves: [Int](), loseAnswers: 0))
 
     public init(wrapping wrapped: any SessionRepository) {
         self.wrapped = wrapped
@@ -15,6 +15,12 @@ public final class FailingSessionRepository: SessionRepository {
     /// Makes every write fail (`true`) or pass again (`false`).
     public func setDown(_ down: Bool) {
         self.state.withLock { $0.down = down }
+    }
+
+    /// Makes the next `count` saves commit and then fail, as a connection lost before the
+    /// database's answer arrives does.
+    public func loseAnswers(of count: Int) {
+        self.state.withLock { $0.loseAnswers = count }
     }
 
     /// How many writes were refused while down.
@@ -40,7 +46,13 @@ public final class FailingSessionRepository: SessionRepository {
     public func save(_ session: Session, events: [SessionEvent]) async throws {
         try self.write()
         try await self.wrapped.save(session, events: events)
-        self.state.withLock { $0.saves.append(session.revision) }
+        let lost = self.state.withLock { state in
+            state.saves.append(session.revision)
+            guard state.loseAnswers > 0 else { return false }
+            state.loseAnswers -= 1
+            return true
+        }
+        if lost { throw StoreDown() }
     }
 
     public func find(id: Session.ID) async throws -> Session? { try await self.wrapped.find(id: id) }

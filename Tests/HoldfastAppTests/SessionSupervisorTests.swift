@@ -204,6 +204,27 @@ struct SessionSupervisorTests {
         #expect(held.machine.lostAt == lastTraffic)
     }
 
+    @Test func aClientWhoseTrafficNeedsNoWriteIsStillHeardAndNotDroppedAsSilent() async throws {
+        let fixture = try await Fixture()
+        var configuration = SessionSupervisor.Configuration()
+        configuration.heartbeat = 1  // silent after 2 s, while the last traffic is written every 5 s
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: fixture.store.repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let dropped = Mutex(false)
+        let client = try await supervisor.attach(
+            session.id, user: fixture.user, columns: 80, rows: 24, disconnect: { dropped.withLock { $0 = true } })
+        for _ in 0..<20 {  // 10 s of pongs every half second, the clock ticking in between
+            fixture.clock.advance(by: 0.5)
+            await supervisor.trafficReceived(client, at: fixture.clock.now())
+            await supervisor.tick()
+        }
+        await supervisor.closesSettled()
+        #expect(!dropped.withLock { $0 }, "a client that kept answering was dropped as silent")
+        #expect(try await fixture.stored(session.id).state == .connected)
+    }
+
     @Test func aResumeBeforeTheDeadlineKeepsTheSession() async throws {
         let fixture = try await Fixture()
         let supervisor = fixture.supervisor()
@@ -351,6 +372,39 @@ struct SessionSupervisorTests {
         #expect(await supervisor.liveCount == 0)
     }
 
+    @Test func aSaveThatCommittedButWhoseAnswerWasLostIsNotTakenForAnotherWriter() async throws {
+        let fixture = try await Fixture()
+        let flaky = FailingSessionRepository(wrapping: fixture.store.repositories.sessions)
+        var repositories = fixture.store.repositories
+        repositories.sessions = flaky
+        var configuration = SessionSupervisor.Configuration()
+        configuration.writeRetryLimit = 0.05
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let dropped = Mutex(false)
+        let client = try await supervisor.attach(
+            session.id, user: fixture.user, columns: 80, rows: 24, disconnect: { dropped.withLock { $0 = true } })
+        await supervisor.closesSettled()
+
+        // The database commits the next save, then the connection dies before its answer.
+        flaky.loseAnswers(of: 1)
+        let savesBefore = flaky.savedRevisions.count
+        fixture.clock.advance(by: 6)
+        await supervisor.trafficReceived(client, at: fixture.clock.now())
+        fixture.clock.advance(by: 1)
+        await supervisor.tick()
+        await supervisor.closesSettled()
+        #expect(flaky.savedRevisions.count > savesBefore, "no save happened: the lost answer was not tried")
+        #expect(await supervisor.liveCount == 1, "the server let go of its own session")
+        #expect(!dropped.withLock { $0 }, "the client was disconnected")
+        let stored = try await fixture.stored(session.id)
+        #expect(stored.state == .connected)
+        #expect(flaky.savedRevisions == Array(1...stored.revision), "a save was written twice or skipped")
+        #expect(try await fixture.events(session.id) == [.started, .attached])
+    }
+
     @Test func aSecondWriterOfASessionWinsAndTheStaleCopyLetsItGo() async throws {
         let fixture = try await Fixture()
         let stale = fixture.supervisor()
@@ -364,6 +418,7 @@ struct SessionSupervisorTests {
         #expect(adopted.state == .held)
 
         // The stale server writes on: the store refuses its save (compare and set), and it lets go.
+        fixture.clock.advance(by: 5)
         await stale.detached(client, lastTrafficAt: fixture.clock.now())
         await stale.closesSettled()
         #expect(await stale.liveCount == 0)

@@ -534,7 +534,8 @@ public actor SessionSupervisor: SessionService {
     ) throws -> [SessionStateMachine.Action] {
         guard var entry = self.live[id] else { throw CoreError.notFound("There is no live session \(id).") }
         let actions = try event(&entry.machine, self.now())
-        guard !actions.isEmpty else { return [] }
+        // Kept even when there is nothing to do: traffic that needs no write still moves a client's
+        // last traffic (dropping that update once made idle clients look silent between writes).
         entry.session.machine = entry.machine.persistedState
         self.live[id] = entry
         return actions
@@ -617,12 +618,28 @@ public actor SessionSupervisor: SessionService {
             } catch {
                 failures += 1
                 if case let error as CoreError = error, error.code == "session_changed" {
+                    // The store may hold this very save: a connection lost after the commit and
+                    // before its answer. Then it is done; anything else means someone else saved it.
+                    let stored: Session?
+                    do {
+                        stored = try await self.repositories.sessions.find(id: id)
+                    } catch {
+                        try? await Task.sleep(
+                            for: .seconds(min(0.05 * pow(2, Double(min(failures, 10))), self.configuration.writeRetryLimit)))
+                        continue
+                    }
+                    if let stored, stored.revision == record.revision, stored.machine == record.machine {
+                        self.logger.debug("a save whose answer was lost had committed", metadata: ["session.id": "\(id)"])
+                        self.saved(record, upTo: upTo, events: events.count, of: id)
+                        failures = 0
+                        continue
+                    }
                     // Someone else saved it (a second server on this store, an operator's tool): the
                     // store's record wins over this copy, which lets the session go rather than write
                     // over it. Its processes are left to whoever owns the record now.
                     self.logger.critical(
                         "a session was saved by someone else; this server lets it go",
-                        metadata: ["session.id": "\(id)", "error": "\(error)"])
+                        metadata: ["session.id": "\(id)", "error": "\(error)", "stored revision": "\(stored?.revision ?? -1)"])
                     self.letGo(id)
                     return
                 } else if failures == 1 || failures % 20 == 0 {
@@ -639,18 +656,23 @@ public actor SessionSupervisor: SessionService {
                     "session saved after the store came back", metadata: ["session.id": "\(id)", "attempts": "\(failures + 1)"])
                 failures = 0
             }
-            guard var saved = self.live[id] else { return }
-            saved.recorded = record
-            saved.session.revision = record.revision
-            saved.recordedChanges = upTo
-            saved.pendingEvents.removeFirst(events.count)
-            let (due, waiting) = (saved.waiters.filter { $0.change <= upTo }, saved.waiters.filter { $0.change > upTo })
-            saved.waiters = waiting
-            self.live[id] = saved
-            for waiter in due { waiter.continuation.resume() }
+            self.saved(record, upTo: upTo, events: events.count, of: id)
         }
         self.live[id]?.writer = nil
         self.forgetIfClosed(id)
+    }
+
+    /// The store has `record`, with the first `events` pending timeline rows and the changes up to `upTo`.
+    private func saved(_ record: Session, upTo: Int, events: Int, of id: Session.ID) {
+        guard var saved = self.live[id] else { return }
+        saved.recorded = record
+        saved.session.revision = record.revision
+        saved.recordedChanges = upTo
+        saved.pendingEvents.removeFirst(events)
+        let (due, waiting) = (saved.waiters.filter { $0.change <= upTo }, saved.waiters.filter { $0.change > upTo })
+        saved.waiters = waiting
+        self.live[id] = saved
+        for waiter in due { waiter.continuation.resume() }
     }
 
     /// Drops a session this server no longer owns: its clients are disconnected, and whoever waits on it is woken.
