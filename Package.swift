@@ -181,6 +181,7 @@ let package = Package(
             name: "HoldfastAppTests",
             dependencies: [
                 "HoldfastApp",
+                "HoldfastBackup",
                 "HoldfastCore",
                 "HoldfastHTTP",
                 "HoldfastHost",

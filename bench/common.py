@@ -54,6 +54,17 @@ def rss_mib(pid: int) -> dict:
     return fields
 
 
+def pss_kib(pid: int) -> int:
+    """A process's proportional set size (its share of every page it maps), in KiB; 0 when gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class Server:
     """`holdfast serve` on a fresh data directory, with a member of one tenant signed in.
 

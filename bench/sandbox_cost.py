@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BINARY, Server, loadavg, summary, write_result  # noqa: E402
+from common import BINARY, Server, loadavg, pss_kib, summary, write_result  # noqa: E402
 
 
 def children(pid: int) -> list[int]:
@@ -46,16 +46,6 @@ def tree(pid: int) -> list[int]:
     for child in children(pid):
         result += tree(child)
     return result
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def session_pss_kib(server: Server, session_id: str) -> int:

@@ -63,8 +63,12 @@ struct TenantRepository: Sendable {
     }
 
     /// The user's snapshots, newest first, or `nil` when the repository does not exist yet.
+    ///
+    /// Listings take no lock (`--no-lock`): they only read, and restic 0.14 retries for minutes
+    /// when a lock it listed is removed before it reads it, which happens whenever another backup
+    /// of the tenant ends meanwhile (the soak saw listings time out that way).
     func snapshots(of user: User.ID, ids: [String] = []) async throws(CoreError) -> [Snapshot]? {
-        let outcome = try await self.run("snapshots", ["--json", "--tag", ResticTags.user(user)] + ids)
+        let outcome = try await self.run("snapshots", ["--no-lock", "--json", "--tag", ResticTags.user(user)] + ids)
         guard outcome.succeeded else {
             if try self.isMissing(outcome) { return nil }
             throw self.failure(outcome, while: "listing snapshots")
@@ -82,7 +86,7 @@ struct TenantRepository: Sendable {
     /// children, or everything below it when `recursive`. A path through a symbolic link lists
     /// nothing: restic does not follow links inside a snapshot.
     func nodes(in snapshot: String, at path: WorkspacePath, recursive: Bool) async throws(CoreError) -> [ResticOutput.Node] {
-        let outcome = try await self.run("ls", ["--json"] + (recursive ? ["--recursive"] : []) + [snapshot, "/\(path)"])
+        let outcome = try await self.run("ls", ["--no-lock", "--json"] + (recursive ? ["--recursive"] : []) + [snapshot, "/\(path)"])
         guard outcome.succeeded else { throw self.failure(outcome, while: "listing snapshot \(snapshot.prefix(8))") }
         return try ResticOutput.listing(outcome.lines)
     }

@@ -722,7 +722,8 @@ public actor SessionSupervisor: SessionService {
         guard let session = self.live[id]?.session else { return }
         do {
             try await self.host.terminate(id)
-            // `nil`: a session that never got a workspace, or left it empty, has nothing to keep.
+            // `nil`: a session that never got a workspace, or had an empty one and no snapshot
+            // before, has nothing to keep (one the user emptied is recorded as an empty snapshot).
             if let summary = try await self.backups.snapshot(tenant: session.tenantID, user: session.userID, session: id) {
                 await self.record(summary, reason: "final", for: id)
                 // A snapshot without some files is not the verified copy a close needs: the workspace
