@@ -20,8 +20,11 @@ struct ResticOutcome: Sendable {
     var errorTail: String
     /// Whether restic overran the deadline and was interrupted (or killed).
     var timedOut = false
+    /// Whether restic was interrupted because it was retrying to read a lock that is gone (see
+    /// ``ResticRunner/isVanishedLock(_:)``); running the command again is the remedy.
+    var lockVanished = false
 
-    var succeeded: Bool { self.exitCode == 0 && !self.timedOut }
+    var succeeded: Bool { self.exitCode == 0 && !self.timedOut && !self.lockVanished }
 
     /// restic 0.14's message when another process holds a conflicting lock (stale or not).
     var isLocked: Bool { self.errorTail.contains("repository is already locked") }
@@ -75,6 +78,7 @@ struct ResticRunner: Sendable {
         var options = PlatformOptions()
         options.teardownSequence = [.send(signal: .interrupt, allowedDurationToNextStep: self.interruptGrace)]
         let deadline = DeadlineFlag()
+        let vanishedLock = DeadlineFlag()
         let (timeout, grace) = (self.timeout, self.interruptGrace)
         let environment = Dictionary(uniqueKeysWithValues: self.environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
         let result: ExecutionResult<Streams, SequenceOutput, SequenceOutput>
@@ -108,6 +112,10 @@ struct ResticRunner: Sendable {
                             {
                                 tail.append(String(line.prefix(2000)))
                                 if tail.count > Self.errorTailLines { tail.removeFirst() }
+                                if !vanishedLock.passed, Self.isVanishedLock(line) {
+                                    vanishedLock.pass()
+                                    try? execution.send(signal: .interrupt)
+                                }
                             }
                         } catch {
                             try? execution.send(signal: .kill)
@@ -155,7 +163,19 @@ struct ResticRunner: Sendable {
         if let failure = streams.failure {
             throw .unreadableOutput(command, failure)
         }
-        return ResticOutcome(exitCode: exitCode, lines: streams.lines, errorTail: streams.errorTail, timedOut: deadline.passed)
+        return ResticOutcome(
+            exitCode: exitCode, lines: streams.lines, errorTail: streams.errorTail, timedOut: deadline.passed,
+            lockVanished: vanishedLock.passed)
+    }
+
+    /// restic 0.14 lists the repository's locks, then reads each; a lock removed in between
+    /// (another restic of the tenant ended meanwhile) makes it retry reading that file for up to
+    /// 15 minutes, which never succeeds. Its line for that: `Load(<lock/ID>, 0, 0) returned error,
+    /// retrying after …: open …: no such file or directory` (local) or `…: The specified key does
+    /// not exist.` (S3). Such a run is interrupted at once and run again (restic 0.15 fixed it).
+    static func isVanishedLock(_ line: some StringProtocol) -> Bool {
+        line.hasPrefix("Load(<lock/")
+            && (line.contains("no such file or directory") || line.contains("The specified key does not exist"))
     }
 
     private enum StreamEvent: Sendable {
@@ -172,6 +192,7 @@ struct ResticRunner: Sendable {
     }
 
     /// Set once the deadline has passed, so a restic that ends on SIGINT is still reported as late.
+    /// A flag set once from a pump task and read after the run.
     private final class DeadlineFlag: Sendable {
         private let state = Mutex(false)
         func pass() { self.state.withLock { $0 = true } }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import HoldfastCore
+import Logging
 
 /// One tenant's restic repository: the arguments that reach it and the commands the driver runs.
 ///
@@ -26,12 +27,25 @@ struct TenantRepository: Sendable {
         onLine: (@Sendable (String) -> Void)? = nil
     ) async throws(CoreError) -> ResticOutcome {
         var outcome = try await self.runOnce(command, arguments, in: workingDirectory, onLine: onLine)
+        // A lock that vanished while restic read it: a new run lists the locks afresh. The pause
+        // grows, since each retry means another restic of the tenant was ending just then.
+        var retries = 0
+        while outcome.lockVanished, retries < Self.vanishedLockPauses.count {
+            self.runner.logger.info(
+                "restic found a lock gone while reading it; running it again", metadata: ["restic.command": "\(command)"])
+            try? await Task.sleep(for: Self.vanishedLockPauses[retries])
+            retries += 1
+            outcome = try await self.runOnce(command, arguments, in: workingDirectory, onLine: onLine)
+        }
         if outcome.isLocked, command != "unlock" {
             try await self.unlock()
             outcome = try await self.runOnce(command, arguments, in: workingDirectory, onLine: onLine)
         }
         return outcome
     }
+
+    /// The pauses before each new run after a vanished lock (see `ResticRunner.isVanishedLock`).
+    static let vanishedLockPauses: [Duration] = [.milliseconds(100), .milliseconds(300), .seconds(1), .seconds(2), .seconds(4)]
 
     /// Runs restic once; an overrun deadline becomes an error that names the repository.
     private func runOnce(

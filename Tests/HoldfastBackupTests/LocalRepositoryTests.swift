@@ -403,3 +403,40 @@ struct LocalRepositoryTests {
         }
     }
 }
+
+/// restic 0.14 retries for up to 15 minutes to read a lock that was listed and then removed by
+/// the restic that held it. A dangling link in `locks/` makes real restic hit exactly that path:
+/// listed, then `open` fails with ENOENT.
+@Suite("Restic driver, a lock gone while restic reads it")
+struct VanishedLockTests {
+    @Test func aBackupRunsAgainInsteadOfWaitingOutTheTimeout() async throws {
+        try await withFixture { fixture in
+            let workspace = try fixture.workspace("ws", ["notes.txt": Array("notes\n".utf8)])
+            let driver = fixture.driver(timeout: .seconds(40))
+            let user = User.ID()
+            // The repository exists (a first backup), then another "restic" leaves a lock behind
+            // that is gone by the time it is read; it stays gone after a second.
+            _ = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: user, session: nil, progress: { _ in })
+            let lock = fixture.tenantRepository + "/locks/" + String(repeating: "ab", count: 32)
+            try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: fixture.root + "/no-such-lock")
+            let removal = Task {
+                try await Task.sleep(for: .seconds(1))
+                try FileManager.default.removeItem(atPath: lock)
+            }
+            try Data("more\n".utf8).write(to: URL(fileURLWithPath: workspace + "/more.txt"))
+
+            // Left to itself restic would still be retrying that lock when the 40 s timeout
+            // stopped it, and the backup would fail.
+            let summary = try await driver.backup(
+                workspace: workspace, tenant: fixture.tenant, user: user, session: nil, progress: { _ in })
+            try await removal.value
+            #expect(summary.totalFiles == 2)
+            // Listings take no lock at all: the dangling lock does not slow them.
+            try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: fixture.root + "/no-such-lock")
+            let snapshots = try await driver.snapshots(tenant: fixture.tenant, user: user)
+            #expect(snapshots.count == 2)
+            let listed = try await driver.list(tenant: fixture.tenant, user: user, snapshot: summary.snapshot.shortID, path: .root)
+            #expect(listed.map(\.path) == ["more.txt", "notes.txt"])
+        }
+    }
+}
