@@ -65,6 +65,7 @@ clean:
 .PHONY: bench
 bench: setup-test
 	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast
+	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast-jail
 	nice -n 10 swift build -c release --scratch-path .build-release --product HoldfastBench
 	$(VENV)/bin/python bench/resume_latency.py
 	$(VENV)/bin/python bench/start_latency.py
@@ -81,4 +82,5 @@ bench: setup-test
 .PHONY: soak
 soak: setup-test
 	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast
+	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast-jail
 	$(VENV)/bin/python bench/soak.py $(SOAK_ARGS)

@@ -32,6 +32,10 @@ public struct ResticBackupDriver: BackupDriver {
         public var commandTimeout: Duration
         /// How long an interrupted restic may take to remove its lock before it is killed.
         public var interruptGrace: Duration
+        /// How many restic processes may run at once; the rest wait their turn. Each takes 50 MB or
+        /// more and a share of the CPU, and a churn soak with 54 listings at once on 2 cores made every
+        /// one of them (and the session starts waiting for them) take minutes.
+        public var maximumProcesses: Int
         /// Extra environment for restic, such as `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
         /// `AWS_DEFAULT_REGION`. Nothing else of the server's environment reaches restic.
         public var environment: [String: String]
@@ -45,6 +49,7 @@ public struct ResticBackupDriver: BackupDriver {
             resticPath: String = "/usr/bin/restic",
             commandTimeout: Duration = .seconds(600),
             interruptGrace: Duration = .seconds(5),
+            maximumProcesses: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
             environment: [String: String] = Configuration.s3Environment(from: ProcessInfo.processInfo.environment)
         ) {
             self.repository = repository
@@ -53,6 +58,7 @@ public struct ResticBackupDriver: BackupDriver {
             self.resticPath = resticPath
             self.commandTimeout = commandTimeout
             self.interruptGrace = interruptGrace
+            self.maximumProcesses = maximumProcesses
             self.environment = environment
         }
 
@@ -67,6 +73,7 @@ public struct ResticBackupDriver: BackupDriver {
     private let passwords: PasswordStore
     private let runner: ResticRunner
     private let parents = ParentCache()
+    private let listings = SharedListings()
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -82,7 +89,7 @@ public struct ResticBackupDriver: BackupDriver {
         environment["RESTIC_PROGRESS_FPS"] = "2"
         self.runner = ResticRunner(
             executable: configuration.resticPath, environment: environment, timeout: configuration.commandTimeout,
-            interruptGrace: configuration.interruptGrace, logger: logger)
+            interruptGrace: configuration.interruptGrace, gate: ProcessGate(limit: configuration.maximumProcesses), logger: logger)
     }
 
     // MARK: - BackupDriver
@@ -170,6 +177,7 @@ public struct ResticBackupDriver: BackupDriver {
                 repository.location, "the new snapshot \(shortID) could not be read back from the repository")
         }
         self.parents.remember(snapshot, tenant: tenant, user: user)
+        await self.listings.changed("\(tenant)/\(user)")
         let totalFiles = summary.totalFilesProcessed ?? 0
         let totalBytes = summary.totalBytesProcessed ?? 0
         progress(BackupProgress(fraction: 1, filesDone: totalFiles, totalFiles: totalFiles, bytesDone: totalBytes, totalBytes: totalBytes))
@@ -203,9 +211,12 @@ public struct ResticBackupDriver: BackupDriver {
         return folder
     }
 
+    /// The user's snapshots, newest first. Callers asking at the same time share one `restic
+    /// snapshots` (several starts of one user, a start and the portal), unless a backup or
+    /// retention changed the user's snapshots since that one began.
     public func snapshots(tenant: Tenant.ID, user: User.ID) async throws -> [Snapshot] {
         guard let repository = try self.existingRepository(tenant) else { return [] }
-        return try await repository.snapshots(of: user) ?? []
+        return try await self.listings.list("\(tenant)/\(user)") { try await repository.snapshots(of: user) ?? [] }
     }
 
     public func list(tenant: Tenant.ID, user: User.ID, snapshot: String, path: WorkspacePath) async throws -> [SnapshotEntry] {
@@ -235,6 +246,7 @@ public struct ResticBackupDriver: BackupDriver {
         }
         for user in users {
             let outcome = try await repository.run("forget", ["--tag", ResticTags.user(user)] + keep)
+            await self.listings.changed("\(tenant)/\(user)")
             guard outcome.succeeded else { throw repository.failure(outcome, while: "forgetting old snapshots") }
         }
         // One prune for the whole tenant: it rewrites packs shared by every user's snapshots, so
@@ -331,7 +343,28 @@ public struct ResticBackupDriver: BackupDriver {
     }
 }
 
-/// Turns `restic backup --json` lines into progress callbacks and keeps the summary.
+/// Concurrent listings of one user's snapshots share a single restic run, started after the
+/// last change of those snapshots that this server made (a backup, a `forget`).
+private actor SharedListings {
+    private var running: [String: (generation: Int, task: Task<[Snapshot], any Error>)] = [:]
+    private var generations: [String: Int] = [:]
+
+    func changed(_ key: String) {
+        self.generations[key, default: 0] += 1
+    }
+
+    func list(_ key: String, _ body: @escaping @Sendable () async throws -> [Snapshot]) async throws -> [Snapshot] {
+        let generation = self.generations[key, default: 0]
+        if let shared = self.running[key], shared.generation == generation {
+            return try await shared.task.value
+        }
+        let task = Task { try await body() }
+        self.running[key] = (generation, task)
+        defer { if self.running[key]?.task == task { self.running[key] = nil } }
+        return try await task.value
+    }
+}
+
 /// Each user's newest snapshot as this server last stored it: the parent of their next backup.
 private final class ParentCache: Sendable {
     private let newestByUser = Mutex<[String: Snapshot]>([:])
@@ -349,6 +382,7 @@ private final class ParentCache: Sendable {
     }
 }
 
+/// Turns `restic backup --json` lines into progress callbacks and keeps the summary.
 private final class BackupLineCollector: Sendable {
     private struct State {
         var summary: ResticOutput.BackupMessage?

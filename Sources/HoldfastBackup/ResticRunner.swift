@@ -54,6 +54,8 @@ struct ResticRunner: Sendable {
     var environment: [String: String]
     var timeout: Duration
     var interruptGrace: Duration
+    /// Bounds how many restic processes run at once (shared by every run of one driver).
+    var gate: ProcessGate
     var logger: Logger
 
     /// The longest line restic may print: `snapshots --json` prints every snapshot on one line.
@@ -82,6 +84,8 @@ struct ResticRunner: Sendable {
         let (timeout, grace) = (self.timeout, self.interruptGrace)
         let environment = Dictionary(uniqueKeysWithValues: self.environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
         let result: ExecutionResult<Streams, SequenceOutput, SequenceOutput>
+        // The deadline counts from the start of the process, not from the wait for a turn.
+        await self.gate.enter()
         do {
             result = try await Subprocess.run(
                 .path(FilePath(self.executable)), arguments: Arguments(arguments), environment: .custom(environment),
@@ -148,8 +152,10 @@ struct ResticRunner: Sendable {
                 }
             }
         } catch {
+            await self.gate.leave()
             throw .toolMissing(self.executable, "\(error)")
         }
+        await self.gate.leave()
         let streams = result.closureResult
         let exitCode: Int32?
         switch result.terminationStatus {
@@ -205,5 +211,33 @@ extension Duration {
     var seconds: Double {
         let (seconds, attoseconds) = self.components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// At most `limit` restic processes at once; the others wait their turn, first come first served.
+actor ProcessGate {
+    private let limit: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) {
+        self.limit = max(1, limit)
+    }
+
+    func enter() async {
+        guard self.running >= self.limit else {
+            self.running += 1
+            return
+        }
+        // The slot is handed over by `leave`, which keeps the count.
+        await withCheckedContinuation { self.waiting.append($0) }
+    }
+
+    func leave() {
+        if self.waiting.isEmpty {
+            self.running -= 1
+        } else {
+            self.waiting.removeFirst().resume()
+        }
     }
 }

@@ -650,6 +650,28 @@ struct SessionSupervisorTests {
         #expect(try await !fixture.events(fourth.id).contains(.restored))
     }
 
+    /// Found by the churn soak: two snapshots of one workspace finishing in the other order left
+    /// the older one's mark on this host, and the user's next start took the current copy for a
+    /// stale one (listing the repository, and moving the files aside).
+    @Test func snapshotsNotedOutOfOrderLeaveTheCopyHereCurrent() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let first = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let (tenant, user) = (first.tenantID, first.userID)
+        try fixture.write("notes.txt", in: first)
+        let older = try #require(try await fixture.backups.snapshot(tenant: tenant, user: user, session: first.id))
+        fixture.clock.advance(by: 10)
+        try fixture.write("more.txt", in: first)
+        _ = try #require(try await fixture.backups.snapshot(tenant: tenant, user: user, session: first.id))
+        // The older snapshot's bookkeeping ends last (another session's close, say).
+        await fixture.backups.noteSnapshot(older.snapshot, tenant: tenant, user: user)
+
+        let second = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let workspace = fixture.backups.workspace(tenant: tenant, user: user)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: workspace)) == ["notes.txt", "more.txt"])
+        #expect(try await !fixture.events(second.id).contains(.restored))
+    }
+
     @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {
         let fixture = try await Fixture()
         // File times come from the real clock: run the test's clock ahead of it, so that files

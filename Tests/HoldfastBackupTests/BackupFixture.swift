@@ -18,13 +18,14 @@ struct BackupFixture {
     var passwordFile: String { self.secretsDirectory + "/\(self.tenant).password" }
 
     func driver(
-        repository: RepositoryLocation? = nil, timeout: Duration = .seconds(60), environment: [String: String] = [:]
+        repository: RepositoryLocation? = nil, timeout: Duration = .seconds(60), environment: [String: String] = [:],
+        maximumProcesses: Int = 8
     ) -> ResticBackupDriver {
         ResticBackupDriver(
             configuration: .init(
                 repository: repository ?? .local(directory: self.repositoriesDirectory), secretsDirectory: self.secretsDirectory,
                 cacheDirectory: self.root + "/cache", resticPath: resticPath, commandTimeout: timeout,
-                interruptGrace: .seconds(3), environment: environment),
+                interruptGrace: .seconds(3), maximumProcesses: maximumProcesses, environment: environment),
             logger: testLogger)
     }
 

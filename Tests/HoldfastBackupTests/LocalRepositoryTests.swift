@@ -440,3 +440,113 @@ struct VanishedLockTests {
         }
     }
 }
+
+/// How many restic processes run at once, and listings that share one run. restic runs through
+/// a wrapper that logs when each run starts and ends (with the command), then runs the real one.
+@Suite("Restic driver, processes at once")
+struct ResticProcessLimitTests {
+    struct Run {
+        var command: String
+        var start: UInt64
+        var end: UInt64
+    }
+
+    /// A driver whose restic is `/usr/bin/restic` behind a logging wrapper; the log's runs.
+    func loggingDriver(_ fixture: BackupFixture, maximumProcesses: Int) throws -> (ResticBackupDriver, () throws -> [Run]) {
+        let log = fixture.root + "/runs.log"
+        let wrapper = fixture.root + "/restic"
+        let script = """
+            #!/bin/sh
+            echo "start $$ $1 $(date +%s%N)" >> \(log)
+            \(resticPath) "$@"
+            status=$?
+            echo "end $$ $1 $(date +%s%N)" >> \(log)
+            exit $status
+
+            """
+        try Data(script.utf8).write(to: URL(fileURLWithPath: wrapper))
+        _ = chmod(wrapper, 0o755)
+        let driver = ResticBackupDriver(
+            configuration: .init(
+                repository: .local(directory: fixture.repositoriesDirectory), secretsDirectory: fixture.secretsDirectory,
+                cacheDirectory: fixture.root + "/cache", resticPath: wrapper, interruptGrace: .seconds(3),
+                maximumProcesses: maximumProcesses, environment: [:]),
+            logger: testLogger)
+        let runs = { () throws -> [Run] in
+            let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            var started: [String: (String, UInt64)] = [:]
+            var runs: [Run] = []
+            for line in lines.split(separator: "\n") {
+                let fields = line.split(separator: " ").map(String.init)
+                guard fields.count == 4, let time = UInt64(fields[3]) else { continue }
+                if fields[0] == "start" { started[fields[1]] = (fields[2], time) }
+                if fields[0] == "end", let (command, start) = started[fields[1]] {
+                    runs.append(Run(command: command, start: start, end: time))
+                }
+            }
+            return runs
+        }
+        return (driver, runs)
+    }
+
+    /// The most runs that overlapped in time.
+    func mostAtOnce(_ runs: [Run]) -> Int {
+        let edges = runs.flatMap { [($0.start, 1), ($0.end, -1)] }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        var (now, most) = (0, 0)
+        for (_, step) in edges {
+            now += step
+            most = max(most, now)
+        }
+        return most
+    }
+
+    @Test func noMoreResticProcessesRunThanTheLimitAndTheRestWait() async throws {
+        try await withFixture { fixture in
+            let users = (0..<4).map { _ in User.ID() }
+            let seed = fixture.driver()
+            for (index, user) in users.enumerated() {
+                let workspace = try fixture.workspace("ws\(index)", ["notes.txt": Array("user \(index)\n".utf8)])
+                _ = try await seed.backup(workspace: workspace, tenant: fixture.tenant, user: user, session: nil, progress: { _ in })
+            }
+            for limit in [1, 4] {
+                let (driver, runs) = try self.loggingDriver(fixture, maximumProcesses: limit)
+                let before = try runs().count
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for user in users {
+                        group.addTask { try await driver.snapshots(tenant: fixture.tenant, user: user).count }
+                    }
+                    for try await count in group { #expect(count == 1) }
+                }
+                let these = Array(try runs().dropFirst(before))
+                #expect(these.count == 4)
+                // One at a time with a limit of 1; with room for all four, they overlap (the check can fail).
+                if limit == 1 {
+                    #expect(self.mostAtOnce(these) == 1)
+                } else {
+                    #expect(self.mostAtOnce(these) > 1)
+                }
+            }
+        }
+    }
+
+    @Test func listingsOfOneUserAtTheSameTimeShareOneResticRun() async throws {
+        try await withFixture { fixture in
+            let user = User.ID()
+            let workspace = try fixture.workspace("ws", ["notes.txt": Array("notes\n".utf8)])
+            let (driver, runs) = try self.loggingDriver(fixture, maximumProcesses: 8)
+            _ = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: user, session: nil, progress: { _ in })
+            let before = try runs().count
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask { try await driver.snapshots(tenant: fixture.tenant, user: user).count }
+                }
+                for try await count in group { #expect(count == 1) }
+            }
+            #expect(try runs().dropFirst(before).map(\.command) == ["snapshots"])
+            // A backup since makes the next listing a new run, which sees the new snapshot.
+            try Data("more\n".utf8).write(to: URL(fileURLWithPath: workspace + "/more.txt"))
+            _ = try await driver.backup(workspace: workspace, tenant: fixture.tenant, user: user, session: nil, progress: { _ in })
+            #expect(try await driver.snapshots(tenant: fixture.tenant, user: user).count == 2)
+        }
+    }
+}

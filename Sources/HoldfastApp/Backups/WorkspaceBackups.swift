@@ -245,11 +245,22 @@ public actor WorkspaceBackups: WorkspaceService {
 
     static func newestKey(tenant: Tenant.ID, user: User.ID) -> String { "workspace.newest-snapshot.\(tenant).\(user)" }
 
-    private func noteSnapshot(_ snapshot: Snapshot, tenant: Tenant.ID, user: User.ID) async {
+    /// Records that this host's copy is at `snapshot`, and that it is the newest of the workspace
+    /// if no newer one is recorded. Marks only move forward: two snapshots of one workspace (two
+    /// sessions of the user, or an interval snapshot and a close) may finish in either order, and
+    /// an older mark written last would make the next start take this current copy for a stale one.
+    func noteSnapshot(_ snapshot: Snapshot, tenant: Tenant.ID, user: User.ID) async {
         let mark = SnapshotMark(id: snapshot.id, time: snapshot.time)
+        let file = self.markFile(tenant: tenant, user: user)
+        // Read, compare and write with no suspension between: one actor turn.
+        if let data = FileManager.default.contents(atPath: file), let noted = try? JSONDecoder().decode(SnapshotMark.self, from: data),
+            noted.time >= mark.time
+        {
+            return
+        }
         do {
             let data = try JSONEncoder().encode(mark)
-            try data.write(to: URL(fileURLWithPath: self.markFile(tenant: tenant, user: user)), options: .atomic)
+            try data.write(to: URL(fileURLWithPath: file), options: .atomic)
             let key = Self.newestKey(tenant: tenant, user: user)
             let stored = try await self.repositories.settings.value(for: key).flatMap {
                 try? JSONDecoder().decode(SnapshotMark.self, from: Data($0.utf8))
