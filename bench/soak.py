@@ -75,7 +75,14 @@ def clock(epoch: float | None) -> str:
 
 class LinkRelay(Relay):
     """e2e's relay, passing an end of stream on as a network does (FIN), except while silent:
-    without it a client behind the relay would not see the server go away at the kill -9."""
+    without it a client behind the relay would not see the server go away at the kill -9. A
+    connection's two sockets are closed once both directions have ended: the S3 relay carries
+    thousands of restic connections in a soak, and keeping them would run out of descriptors."""
+
+    def __init__(self, target_port: int):
+        self._ended: set[frozenset] = set()
+        self._ended_lock = threading.Lock()
+        super().__init__(target_port)
 
     def _pump(self, source, sink) -> None:
         super()._pump(source, sink)
@@ -83,6 +90,21 @@ class LinkRelay(Relay):
             try:
                 sink.shutdown(socket.SHUT_WR)
             except OSError:
+                pass
+        pair = frozenset((id(source), id(sink)))
+        with self._ended_lock:
+            if pair not in self._ended:
+                self._ended.add(pair)  # the other direction is still open
+                return
+            self._ended.discard(pair)
+        for sock in (source, sink):
+            try:
+                sock.close()
+            except OSError:
+                pass
+            try:
+                self.sockets.remove(sock)
+            except ValueError:
                 pass
 
 
@@ -247,7 +269,7 @@ class Soak:
     def start(self) -> None:
         self.moto = MotoServer()
         self.moto.create_bucket(BUCKET)
-        self.relay = Relay(self.moto.port)  # the S3 link that gets cut
+        self.relay = LinkRelay(self.moto.port)  # the S3 link that gets cut
         os.environ.update(CREDENTIALS)  # Server's Popen inherits them
         self.server = Server(**self.server_args())
         self.up.set()
@@ -606,6 +628,9 @@ class Soak:
             elapsed = time.monotonic() - began
             while schedule and elapsed >= schedule[0][0]:
                 schedule.pop(0)[1]()
+            if self.up.is_set() and self.server.process.poll() is not None:
+                log = "".join(self.server.output[-20:])[-1500:]
+                raise RuntimeError(f"the server died on its own (exit {self.server.process.returncode}; see dmesg): {log}")
             if "after_ramp" not in self.rss and elapsed > ramp + 5:
                 self.rss["after_ramp"] = rss_mib(self.server.process.pid)
             if elapsed >= next_progress:
@@ -956,6 +981,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     options = parser.parse_args()
     random.seed(options.seed)
+    # SIGTERM (a timeout, pkill) ends the run through its cleanup: the sessions, their sandboxes
+    # and the workspace volumes of a run left behind would skew the next one.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     soak = Soak(options)
     leaks = None

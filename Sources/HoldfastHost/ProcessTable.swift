@@ -11,12 +11,18 @@ enum ProcessTable {
         defer { closedir(directory) }
         var pids: [pid_t] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if let pid = pid_t(name) { pids.append(pid) }
+            if let pid = pid_t(Self.name(of: entry)) { pids.append(pid) }
         }
         return pids
+    }
+
+    /// An entry's name, read up to its NUL only. Not `entry.pointee.d_name`: that copies the whole
+    /// 256-byte array, but the kernel's record is only as long as the name, so for the last entry
+    /// of `readdir`'s buffer the copy read past it — the churn soak's server died of a segfault
+    /// there, listing /proc with 2,600 processes.
+    static func name(of entry: UnsafeMutablePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+        return String(cString: UnsafeRawPointer(entry).advanced(by: offset).assumingMemoryBound(to: CChar.self))
     }
 
     /// The arguments a process was started with; `nil` when it is gone, and empty for a zombie

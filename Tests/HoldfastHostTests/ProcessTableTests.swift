@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 @testable import HoldfastHost
@@ -14,5 +15,22 @@ struct ProcessTableTests {
         #expect(maps.contains("[stack]"))
         #expect(maps.hasSuffix("\n"))
         #expect(ProcessTable.text(of: "/proc/self/nonexistent") == nil)
+    }
+
+    /// Entry names are read up to their NUL, whatever their length (the kernel's records are as
+    /// long as the name, and copying the whole `d_name` array read past the last one).
+    @Test func directoryEntryNamesAreReadExactly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hf-names-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let names = Set([1, 2, 7, 8, 9, 100, 254, 255].map { String(repeating: "n", count: $0 - 1) + "\($0 % 10)" })
+        for name in names { #expect(FileManager.default.createFile(atPath: folder + "/" + name, contents: nil)) }
+        let directory = try #require(opendir(folder))
+        defer { closedir(directory) }
+        var found: Set<String> = []
+        while let entry = readdir(directory) { found.insert(ProcessTable.name(of: entry)) }
+        #expect(found == names.union([".", ".."]))
+        let pids = ProcessTable.processIDs()
+        #expect(pids.contains(getpid()) && pids.contains(1))
     }
 }
