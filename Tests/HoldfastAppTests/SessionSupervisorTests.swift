@@ -672,6 +672,38 @@ struct SessionSupervisorTests {
         #expect(try await !fixture.events(second.id).contains(.restored))
     }
 
+    /// A backlog of snapshots of one workspace (after an outage, many closes and lost clients of
+    /// one user) costs one restic run for all that asked while one was running, not one each.
+    @Test func snapshotsAskedForWhileOneRunsShareTheNextOne() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor()
+        let session = try await supervisor.start(kind: .terminal, for: fixture.user)
+        let (tenant, user) = (session.tenantID, session.userID)
+        try fixture.write("first.txt", in: session)
+        fixture.driver.hold()
+        let running = Task { try await fixture.backups.snapshot(tenant: tenant, user: user, session: session.id) }
+        // Running: it reported half its progress and waits in the driver.
+        while await fixture.backups.activity(for: fixture.user).first?.progress == nil { try await Task.sleep(for: .milliseconds(1)) }
+        // Written while the first runs: the shared second snapshot must hold it.
+        try fixture.write("second.txt", in: session)
+        let waiting = (0..<3).map { _ in
+            Task { try await fixture.backups.snapshot(tenant: tenant, user: user, session: session.id) }
+        }
+        // All three are queued behind the running one before it ends.
+        try await Task.sleep(for: .milliseconds(50))
+        fixture.driver.release()
+        let first = try #require(try await running.value)
+        var shared: Set<String> = []
+        for task in waiting { shared.insert(try #require(try await task.value).snapshot.id) }
+        #expect(shared.count == 1)
+        #expect(!shared.contains(first.snapshot.id))
+        #expect(fixture.driver.backupCount == 2)
+        #expect(fixture.driver.files(of: try #require(shared.first)).keys.sorted() == ["first.txt", "second.txt"])
+        // Once that one has started, a new request gets a snapshot of its own.
+        _ = try await fixture.backups.snapshot(tenant: tenant, user: user, session: session.id)
+        #expect(fixture.driver.backupCount == 3)
+    }
+
     @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {
         let fixture = try await Fixture()
         // File times come from the real clock: run the test's clock ahead of it, so that files

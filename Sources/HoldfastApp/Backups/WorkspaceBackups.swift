@@ -62,6 +62,9 @@ public actor WorkspaceBackups: WorkspaceService {
     private var running: [Key: [Running]] = [:]
     /// When the latest successful snapshot of each workspace started (what it covers).
     private var lastSnapshotStart: [Key: Date] = [:]
+    /// The snapshot of each workspace asked for and not started yet (waiting for the one before
+    /// it): a later request joins it, since it will hold everything written before it starts.
+    private var queuedSnapshots: [Key: (id: UUID, task: Task<(BackupSummary?, Date), any Error>)] = [:]
 
     public init(
         configuration: Configuration,
@@ -164,11 +167,39 @@ public actor WorkspaceBackups: WorkspaceService {
     /// Snapshots the workspace and returns once the snapshot is verified in the repository;
     /// `nil` when the workspace is empty or missing: there is nothing to lose (and restic refuses
     /// to store an empty snapshot).
+    ///
+    /// Requests that arrive while one is waiting for its turn share it (a close, a lost client and
+    /// the interval of one user's sessions, or a backlog after an outage): each restic run costs
+    /// seconds, and the queued one starts after all of them asked, so it holds what each needs.
     public func snapshot(tenant: Tenant.ID, user: User.ID, session: Session.ID?) async throws -> BackupSummary? {
         let key = Key(tenant: tenant, user: user)
+        let task: Task<(BackupSummary?, Date), any Error>
+        if let queued = self.queuedSnapshots[key] {
+            task = queued.task
+        } else {
+            let id = UUID()
+            task = Task { try await self.takeSnapshot(key, session: session, queued: id) }
+            self.queuedSnapshots[key] = (id, task)
+        }
+        let (summary, started) = try await task.value
+        self.lastSnapshotStart[key] = max(started, self.lastSnapshotStart[key] ?? started)
+        if let summary { await self.noteSnapshot(summary.snapshot, tenant: tenant, user: user) }
+        return summary
+    }
+
+    private func snapshotStarting(_ key: Key, queued: UUID) {
+        if self.queuedSnapshots[key]?.id == queued { self.queuedSnapshots[key] = nil }
+    }
+
+    private func takeSnapshot(_ key: Key, session: Session.ID?, queued: UUID) async throws -> (BackupSummary?, Date) {
+        let (tenant, user) = (key.tenant, key.user)
         let path = self.workspace(tenant: tenant, user: user)
         let activity = WorkspaceActivity(kind: .backup, startedAt: self.now(), sessionID: session, path: nil, progress: nil)
-        let (summary, started) = try await self.serially(key, activity) { [driver, now] progress -> (BackupSummary?, Date) in
+        // Also when it never started (a failure before its turn): no request may join a finished one.
+        defer { self.snapshotStarting(key, queued: queued) }
+        return try await self.serially(key, activity) { [driver, now] progress -> (BackupSummary?, Date) in
+            // From here on a new request waits for the next snapshot: this one may miss its changes.
+            await self.snapshotStarting(key, queued: queued)
             let started = now()
             if WorkspaceScan.isMissingOrEmpty(path) {
                 // Nothing to keep, unless it is a workspace the user emptied: that is recorded (an
@@ -179,9 +210,6 @@ public actor WorkspaceBackups: WorkspaceService {
             }
             return (try await driver.backup(workspace: path, tenant: tenant, user: user, session: session, progress: progress), started)
         }
-        self.lastSnapshotStart[key] = max(started, self.lastSnapshotStart[key] ?? started)
-        if let summary { await self.noteSnapshot(summary.snapshot, tenant: tenant, user: user) }
-        return summary
     }
 
     /// Whether anything in the workspace changed since its latest snapshot here started, so
