@@ -704,6 +704,45 @@ struct SessionSupervisorTests {
         #expect(fixture.driver.backupCount == 3)
     }
 
+    /// While closes wait for their turn, a lost client's snapshot is left out: the backup store
+    /// is the bottleneck, and the closes' final snapshots come first.
+    @Test func backgroundSnapshotsYieldToClosesWaitingForTheirTurn() async throws {
+        let fixture = try await Fixture()
+        var configuration = SessionSupervisor.Configuration()
+        configuration.closeConcurrency = 1
+        let supervisor = SessionSupervisor(
+            configuration: configuration, repositories: fixture.store.repositories, host: fixture.host, backups: fixture.backups,
+            accountFor: { _ in nil }, now: { [clock = fixture.clock] in clock.now() }, logger: Logger(label: "test"))
+        let (first, second, third) = (
+            try await supervisor.start(kind: .terminal, for: fixture.user), try await supervisor.start(kind: .terminal, for: fixture.user),
+            try await supervisor.start(kind: .terminal, for: fixture.user)
+        )
+        try fixture.write("notes.txt", in: first)
+        fixture.driver.hold()
+        _ = try await supervisor.close(first.id, by: fixture.user)
+        while await fixture.backups.activity(for: fixture.user).first?.progress == nil { try await Task.sleep(for: .milliseconds(1)) }
+        _ = try await supervisor.close(second.id, by: fixture.user)  // waits for the one slot
+        try await Task.sleep(for: .milliseconds(20))
+
+        let client = try await supervisor.attach(third.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await supervisor.detached(client, lastTrafficAt: fixture.clock.now())
+        fixture.driver.release()
+        await supervisor.closesSettled()
+        #expect(try await fixture.stored(second.id).state == .closed)
+        #expect(try await fixture.events(third.id).filter { $0 == .snapshot }.isEmpty)
+        #expect(fixture.driver.backupCount == 2)  // the two final snapshots
+
+        // With no close waiting, a lost client's workspace is snapshotted again.
+        let again = try await supervisor.attach(third.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        await supervisor.detached(again, lastTrafficAt: fixture.clock.now())
+        var waited = 0
+        while try await fixture.events(third.id).filter({ $0 == .snapshot }).isEmpty, waited < 2_000 {
+            try await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+        #expect(try await fixture.events(third.id).filter { $0 == .snapshot }.count == 1)
+    }
+
     @Test func aConnectedSessionIsSnapshottedEveryIntervalOnlyWhenItsWorkspaceChanged() async throws {
         let fixture = try await Fixture()
         // File times come from the real clock: run the test's clock ahead of it, so that files
