@@ -114,20 +114,6 @@ class Client(Terminal):
     relay: Relay | None = None
     ended_at: float | None = None
 
-    def drop(self) -> None:
-        """A TCP reset, sent now. e2e's `drop` closes the socket while the reader thread is blocked
-        in `recv` on it; Linux then keeps the socket (and sends nothing) until that `recv` returns,
-        i.e. until the server's next ping: the first soak measured the server "noticing" resets
-        6.5 s late because of that. Shutting the read side first wakes the reader."""
-        sock = self.ws.sock
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        try:
-            sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
-        self._reader.join(timeout=5)
-        sock.close()
-
     def text_since(self, offset: int) -> str:
         """The screen from byte `offset` on: 200 clients searching whole transcripts every
         tenth of a second would load the machine more than the server does."""

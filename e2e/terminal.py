@@ -98,9 +98,18 @@ class Terminal:
             pass
 
     def drop(self) -> None:
-        """An abrupt loss: the TCP connection is reset, no WebSocket close frame."""
+        """An abrupt loss: the TCP connection is reset at once, no WebSocket close frame.
+
+        The read side is shut first: Linux keeps a socket that another thread is blocked in
+        `recv` on (and sends nothing) until that `recv` returns, so a bare close reset the
+        connection only when the server's next ping arrived, seconds later."""
         sock = self.ws.sock
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        self._reader.join(timeout=5)
         sock.close()
 
 
