@@ -79,8 +79,8 @@ struct ResticRunner: Sendable {
         let started = ContinuousClock.now
         var options = PlatformOptions()
         options.teardownSequence = [.send(signal: .interrupt, allowedDurationToNextStep: self.interruptGrace)]
-        let deadline = DeadlineFlag()
-        let vanishedLock = DeadlineFlag()
+        let deadline = OnceFlag()
+        let vanishedLock = OnceFlag()
         let (timeout, grace) = (self.timeout, self.interruptGrace)
         let environment = Dictionary(uniqueKeysWithValues: self.environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
         let result: ExecutionResult<Streams, SequenceOutput, SequenceOutput>
@@ -199,7 +199,7 @@ struct ResticRunner: Sendable {
 
     /// Set once the deadline has passed, so a restic that ends on SIGINT is still reported as late.
     /// A flag set once from a pump task and read after the run.
-    private final class DeadlineFlag: Sendable {
+    private final class OnceFlag: Sendable {
         private let state = Mutex(false)
         func pass() { self.state.withLock { $0 = true } }
         var passed: Bool { self.state.withLock { $0 } }

@@ -52,6 +52,12 @@ struct SessionSupervisorTests {
             try await self.store.repositories.sessions.events(sessionID: id).map(\.type)
         }
 
+        /// Waits until a backup of the user's workspace runs: it reported half its progress and
+        /// waits in the held driver.
+        func backupIsHeld() async throws {
+            while await self.backups.activity(for: self.user).first?.progress == nil { try await Task.sleep(for: .milliseconds(1)) }
+        }
+
         func stored(_ id: Session.ID) async throws -> Session {
             try #require(try await self.store.repositories.sessions.find(id: id))
         }
@@ -682,8 +688,7 @@ struct SessionSupervisorTests {
         try fixture.write("first.txt", in: session)
         fixture.driver.hold()
         let running = Task { try await fixture.backups.snapshot(tenant: tenant, user: user, session: session.id) }
-        // Running: it reported half its progress and waits in the driver.
-        while await fixture.backups.activity(for: fixture.user).first?.progress == nil { try await Task.sleep(for: .milliseconds(1)) }
+        try await fixture.backupIsHeld()
         // Written while the first runs: the shared second snapshot must hold it.
         try fixture.write("second.txt", in: session)
         let waiting = (0..<3).map { _ in
@@ -720,7 +725,7 @@ struct SessionSupervisorTests {
         try fixture.write("notes.txt", in: first)
         fixture.driver.hold()
         _ = try await supervisor.close(first.id, by: fixture.user)
-        while await fixture.backups.activity(for: fixture.user).first?.progress == nil { try await Task.sleep(for: .milliseconds(1)) }
+        try await fixture.backupIsHeld()
         _ = try await supervisor.close(second.id, by: fixture.user)  // waits for the one slot
         try await Task.sleep(for: .milliseconds(20))
 
