@@ -136,6 +136,7 @@ let package = Package(
                 "HoldfastApp",
                 "HoldfastBackup",
                 "HoldfastCore",
+                "HoldfastHost",
                 "HoldfastStore",
                 "HoldfastTestSupport",
                 .product(name: "Logging", package: "swift-log"),
@@ -169,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HoldfastBackupTests",
-            dependencies: ["HoldfastCore", "HoldfastBackup", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HoldfastCore", "HoldfastBackup", "HoldfastHost", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

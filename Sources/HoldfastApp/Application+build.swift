@@ -185,10 +185,24 @@ func resticDriver(_ configuration: HoldfastConfiguration, logger: Logger) throws
     return ResticBackupDriver(
         configuration: .init(
             repository: location, secretsDirectory: configuration.secretsDirectory, cacheDirectory: configuration.backupCacheDirectory,
-            commandTimeout: .seconds(configuration.backups.commandTimeout)
+            commandTimeout: .seconds(configuration.backups.commandTimeout),
+            initialisationGroup: resticInitialisationGroup(logger: logger)
         ),
         logger: logger
     )
+}
+
+/// The throttled cgroup new tenant repositories are created in, so that their keys open in
+/// milliseconds (see `ThrottledGroup`); `nil`, with a warning, when the host offers no CPU quota.
+func resticInitialisationGroup(logger: Logger) -> String? {
+    do {
+        return try ThrottledGroup.prepare().procsFile
+    } catch {
+        logger.warning(
+            "New backup repositories get restic's full-cost keys: every restic command will spend about half a second of CPU opening them",
+            metadata: ["reason": "\(error)"])
+        return nil
+    }
 }
 
 /// Owns the database pool for the server's lifetime and closes it last on shutdown.

@@ -14,8 +14,8 @@ import Synchronization
 /// restic 0.14 chooses a backup's parent (whose unchanged files it skips re-reading) by host and
 /// absolute path alone, so two users whose workspaces share a path would use each other's
 /// snapshots; the driver therefore always names the user's newest snapshot with `--parent`.
-/// It remembers each user's newest snapshot after a backup, which saves a restic start (about
-/// half a second of key derivation) on every later backup by this server.
+/// It remembers each user's newest snapshot after a backup, which saves a restic start on every
+/// later backup by this server.
 public struct ResticBackupDriver: BackupDriver {
     /// Where repositories live, where their passwords are kept, and how restic is run.
     public struct Configuration: Sendable {
@@ -39,6 +39,11 @@ public struct ResticBackupDriver: BackupDriver {
         /// Extra environment for restic, such as `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
         /// `AWS_DEFAULT_REGION`. Nothing else of the server's environment reaches restic.
         public var environment: [String: String]
+        /// The `cgroup.procs` file of a CPU-throttled group (HoldfastHost's `ThrottledGroup`) that
+        /// `restic init` runs in, or `nil`. restic sizes a new repository's key derivation to half a
+        /// second of the machine running init, and every command pays it; calibrated while throttled,
+        /// it picks parameters that take milliseconds. Existing repositories keep their keys.
+        public var initialisationGroup: String?
 
         /// - Parameter environment: by default the S3 credentials and region of the server's own
         ///   environment (see `s3Environment(from:)`).
@@ -50,7 +55,8 @@ public struct ResticBackupDriver: BackupDriver {
             commandTimeout: Duration = .seconds(600),
             interruptGrace: Duration = .seconds(5),
             maximumProcesses: Int = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount),
-            environment: [String: String] = Configuration.s3Environment(from: ProcessInfo.processInfo.environment)
+            environment: [String: String] = Configuration.s3Environment(from: ProcessInfo.processInfo.environment),
+            initialisationGroup: String? = nil
         ) {
             self.repository = repository
             self.secretsDirectory = secretsDirectory
@@ -60,6 +66,7 @@ public struct ResticBackupDriver: BackupDriver {
             self.interruptGrace = interruptGrace
             self.maximumProcesses = maximumProcesses
             self.environment = environment
+            self.initialisationGroup = initialisationGroup
         }
 
         /// The variables restic's S3 backend reads, picked out of `environment`.
@@ -279,7 +286,8 @@ public struct ResticBackupDriver: BackupDriver {
         }
         return TenantRepository(
             location: self.configuration.repository.repository(for: tenant), localDirectory: localDirectory,
-            passwordFile: passwordFile, cacheDirectory: self.configuration.cacheDirectory, runner: self.runner)
+            passwordFile: passwordFile, cacheDirectory: self.configuration.cacheDirectory,
+            initialisationGroup: self.configuration.initialisationGroup, runner: self.runner)
     }
 
     /// The tenant's repository when it has a password, that is when a backup has ever started;

@@ -58,6 +58,11 @@ struct ResticRunner: Sendable {
     var gate: ProcessGate
     var logger: Logger
 
+    /// Joins the cgroup whose `cgroup.procs` is `$0`, then becomes the program in `$@`.
+    static let joiningScript = #"echo $$ 2>/dev/null > "$0" || echo "\#(notJoined) $0" >&2; exec "$@""#
+    /// What the joining script prints when the group refused it.
+    static let notJoined = "holdfast: restic runs outside the throttled group, which refused it:"
+
     /// The longest line restic may print: `snapshots --json` prints every snapshot on one line.
     private static let maximumLineLength = 64 << 20
     private static let errorTailLines = 20
@@ -67,12 +72,19 @@ struct ResticRunner: Sendable {
     /// - Parameters:
     ///   - workingDirectory: where restic starts; `backup .` records paths relative to it.
     ///   - onLine: receives each line of standard output as it arrives, instead of collecting it.
+    ///   - group: a cgroup's `cgroup.procs` that restic joins before it starts (see `initialisationGroup`).
     /// - Returns: how restic ended; a non-zero exit or an overrun deadline is an outcome, not an error.
     /// - Throws: `.unavailable` when restic cannot be started or printed an unreadable line.
     func run(
-        _ arguments: [String], in workingDirectory: String? = nil, onLine: (@Sendable (String) -> Void)? = nil
+        _ arguments: [String], in workingDirectory: String? = nil, onLine: (@Sendable (String) -> Void)? = nil,
+        joining group: String? = nil
     ) async throws(CoreError) -> ResticOutcome {
         let command = arguments.first ?? ""
+        // Joined before the exec (a shell writes its own pid, then becomes restic), so no
+        // instruction of restic runs outside the group. A group that refuses costs speed, not the
+        // command: restic runs anyway, and the line below tells why it was not throttled.
+        let (executable, fullArguments) =
+            group.map { ("/bin/sh", ["-c", Self.joiningScript, $0, self.executable] + arguments) } ?? (self.executable, arguments)
         var logger = self.logger
         logger[metadataKey: "restic.command"] = "\(command)"
         logger.debug("Running restic", metadata: ["restic.arguments": "\(arguments.joined(separator: " "))"])
@@ -88,7 +100,7 @@ struct ResticRunner: Sendable {
         await self.gate.enter()
         do {
             result = try await Subprocess.run(
-                .path(FilePath(self.executable)), arguments: Arguments(arguments), environment: .custom(environment),
+                .path(FilePath(executable)), arguments: Arguments(fullArguments), environment: .custom(environment),
                 workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
                 input: .none, output: .sequence, error: .sequence
             ) { execution in

@@ -15,6 +15,9 @@ struct TenantRepository: Sendable {
     let localDirectory: String?
     let passwordFile: String
     let cacheDirectory: String
+    /// The `cgroup.procs` of a CPU-throttled group that `restic init` runs in (see
+    /// `ResticBackupDriver.Configuration.initialisationGroup`), or `nil` to run it unthrottled.
+    var initialisationGroup: String? = nil
     let runner: ResticRunner
 
     /// The host name every snapshot records. Fixed, so that moving the server to a new machine
@@ -51,7 +54,9 @@ struct TenantRepository: Sendable {
     private func runOnce(
         _ command: String, _ arguments: [String], in workingDirectory: String?, onLine: (@Sendable (String) -> Void)?
     ) async throws(CoreError) -> ResticOutcome {
-        let outcome = try await self.runner.run(self.arguments(command, arguments), in: workingDirectory, onLine: onLine)
+        let group = command == "init" ? self.initialisationGroup : nil
+        let outcome = try await self.runner.run(
+            self.arguments(command, arguments), in: workingDirectory, onLine: onLine, joining: group)
         guard outcome.timedOut else { return outcome }
         let said = outcome.errorTail.isEmpty ? "" : " (restic said: \(outcome.errorTail))"
         throw CoreError.repositoryUnavailable(
@@ -70,8 +75,16 @@ struct TenantRepository: Sendable {
     }
 
     /// Creates the repository; a concurrent first backup that created it already is fine.
+    ///
+    /// In the throttled group when there is one, so that restic calibrates its key derivation
+    /// for a slow machine and every later command opens the repository in milliseconds.
     func initialise() async throws(CoreError) {
         let outcome = try await self.run("init", [])
+        if outcome.errorTail.contains(ResticRunner.notJoined) {
+            self.runner.logger.warning(
+                "restic init ran unthrottled: this repository's key costs every restic command about half a second of CPU",
+                metadata: ["restic.said": "\(outcome.errorTail)"])
+        }
         guard !outcome.succeeded, !outcome.errorTail.contains("config file already exists") else { return }
         throw self.failure(outcome, while: "creating the repository")
     }

@@ -11,6 +11,7 @@
 import Foundation
 import HoldfastBackup
 import HoldfastCore
+import HoldfastHost
 import Logging
 
 struct BackupBenchmarkOptions {
@@ -57,7 +58,7 @@ func runBackupBenchmark(_ options: BackupBenchmarkOptions) async throws {
     let driver = ResticBackupDriver(
         configuration: .init(
             repository: try RepositoryLocation.parse(options.repository), secretsDirectory: options.scratch + "/secrets",
-            cacheDirectory: options.scratch + "/cache"),
+            cacheDirectory: options.scratch + "/cache", initialisationGroup: try? ThrottledGroup.prepare().procsFile),
         logger: logger)
     let tenant = Tenant.ID()
     let user = User.ID()

@@ -276,7 +276,7 @@ struct SessionCgroup: Sendable {
 }
 
 /// Makes a cgroup; one that exists already is fine.
-private func makeGroup(_ path: String) throws {
+func makeGroup(_ path: String) throws {
     guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
         let code = errno
         throw HostError.systemCall(
@@ -288,7 +288,7 @@ private func makeGroup(_ path: String) throws {
 }
 
 /// Writes `value` into a cgroup file in one `write(2)`, as the kernel parses each write whole.
-private func writeCgroupFile(_ path: String, _ value: String) throws {
+func writeCgroupFile(_ path: String, _ value: String) throws {
     let descriptor = open(path, O_WRONLY | O_CLOEXEC)
     guard descriptor >= 0 else {
         let code = errno
@@ -314,7 +314,7 @@ private func writeCgroupFile(_ path: String, _ value: String) throws {
     }
 }
 
-private func cgroupFileExists(_ path: String) -> Bool {
+func cgroupFileExists(_ path: String) -> Bool {
     access(path, F_OK) == 0
 }
 

@@ -19,13 +19,14 @@ struct BackupFixture {
 
     func driver(
         repository: RepositoryLocation? = nil, timeout: Duration = .seconds(60), environment: [String: String] = [:],
-        maximumProcesses: Int = 8
+        maximumProcesses: Int = 8, initialisationGroup: String? = nil
     ) -> ResticBackupDriver {
         ResticBackupDriver(
             configuration: .init(
                 repository: repository ?? .local(directory: self.repositoriesDirectory), secretsDirectory: self.secretsDirectory,
                 cacheDirectory: self.root + "/cache", resticPath: resticPath, commandTimeout: timeout,
-                interruptGrace: .seconds(3), maximumProcesses: maximumProcesses, environment: environment),
+                interruptGrace: .seconds(3), maximumProcesses: maximumProcesses, environment: environment,
+                initialisationGroup: initialisationGroup),
             logger: testLogger)
     }
 
