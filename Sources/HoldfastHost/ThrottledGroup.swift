@@ -32,37 +32,37 @@ public struct ThrottledGroup: Sendable {
         precondition((1...100).contains(percent), "a CPU share is 1–100 %")
         let period = 100_000
         let quota = period * percent / 100
-        if let listed = try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8) {
-            guard listed.split(whereSeparator: \.isWhitespace).contains("cpu") else {
-                throw HostError(
-                    code: "cgroup_controller_missing", message: "the cgroup v2 hierarchy at \(root) offers no cpu controller")
-            }
-            let enabled = (try? String(contentsOfFile: root + "/cgroup.subtree_control", encoding: .utf8)) ?? ""
+        guard let layout = CgroupLayout.detect(root: root), layout.hasCPU else {
+            throw HostError(code: "cgroup_controller_missing", message: "no cgroup cpu controller under \(root)")
+        }
+        let group = layout.hierarchy(of: .cpu) + "/" + name
+        switch layout.version {
+        case .v2:
+            let enabled = ProcessTable.text(of: root + "/cgroup.subtree_control") ?? ""
             if !enabled.split(whereSeparator: \.isWhitespace).contains("cpu") {
                 try writeCgroupFile(root + "/cgroup.subtree_control", "+cpu")
             }
-            let group = root + "/" + name
             try makeGroup(group)
             try writeCgroupFile(group + "/cpu.max", "\(quota) \(period)")
-            return ThrottledGroup(procsFile: group + "/cgroup.procs")
+        case .v1:
+            // cpu.shares alone (no CFS bandwidth control in the kernel) cannot cap anything.
+            guard cgroupFileExists(layout.hierarchy(of: .cpu) + "/cpu.cfs_quota_us") else {
+                throw HostError(code: "cgroup_controller_missing", message: "the kernel's cgroup v1 cpu controller has no CFS quotas")
+            }
+            try makeGroup(group)
+            try writeCgroupFile(group + "/cpu.cfs_period_us", "\(period)")
+            try writeCgroupFile(group + "/cpu.cfs_quota_us", "\(quota)")
         }
-        let hierarchy = root + "/cpu"
-        guard cgroupFileExists(hierarchy + "/cpu.cfs_quota_us") else {
-            throw HostError(
-                code: "cgroup_controller_missing", message: "no cgroup v1 cpu hierarchy with CFS quotas at \(hierarchy)")
-        }
-        let group = hierarchy + "/" + name
-        try makeGroup(group)
-        try writeCgroupFile(group + "/cpu.cfs_period_us", "\(period)")
-        try writeCgroupFile(group + "/cpu.cfs_quota_us", "\(quota)")
         return ThrottledGroup(procsFile: group + "/cgroup.procs")
     }
 
     /// Removes the group; it must hold no process. A group already gone is fine.
     public func remove() throws {
         let directory = (self.procsFile as NSString).deletingLastPathComponent
-        guard rmdir(directory) == 0 || errno == ENOENT else {
-            throw HostError.systemCall("rmdir", errno: errno, while: "removing \(directory)", hint: "end its processes first")
+        guard rmdir(directory) != 0 else { return }
+        let code = errno
+        guard code == ENOENT else {
+            throw HostError.systemCall("rmdir", errno: code, while: "removing \(directory)", hint: "end its processes first")
         }
     }
 }
