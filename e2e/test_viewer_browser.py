@@ -27,7 +27,7 @@ def test_the_viewer_survives_a_dropped_connection(server: Server, browser, artif
         browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
         browser.find_element(By.NAME, "password").send_keys("correct horse")
         browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        settled(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-terminal]"))).click()
+        settled(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-session][data-kind=terminal]"))).click()
 
         settled(browser, 20).until(ready.url_contains("/sessions/"))
         wait_for_screen(browser, "user@holdfast")

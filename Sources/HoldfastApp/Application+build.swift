@@ -122,6 +122,8 @@ public func buildServer(
                 continuity: continuity,
                 banners: banners,
                 vendorDirectory: configuration.resolvedVendorDirectory,
+                novncDirectory: FileManager.default.fileExists(atPath: configuration.novncDirectory + "/core/rfb.js")
+                    ? configuration.novncDirectory : nil,
                 hostCapacity: { HostCapacity.measure(dataDirectory: dataDirectory) },
                 notices: notices,
                 origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init)),

@@ -81,6 +81,8 @@ public struct HoldfastConfiguration: Sendable {
     /// Where `scripts/setup.sh` unpacked the browser bundles (xterm.js); `nil` looks in
     /// `./vendor`, then in the source tree the binary was built in.
     public var vendorDirectory: String?
+    /// Debian's noVNC (the `novnc` package), served under `/novnc/` for the desktop viewer.
+    public var novncDirectory = "/usr/share/novnc"
     public var authentication = Authenticator.Configuration()
     /// How long the reads the portal repeats on every page may be served again from memory:
     /// ticket lists (``TicketListCache``), a user's sessions (``SessionListCache``), tenants

@@ -23,6 +23,8 @@ public struct HTTPDependencies: Sendable {
     public var banners: SessionBanners
     /// Third-party browser bundles fetched at set-up (`vendor/xterm/…`), served under `/vendor`.
     public var vendorDirectory: String?
+    /// Debian's noVNC, served under `/novnc` for the desktop viewer; `nil` when not installed.
+    public var novncDirectory: String?
     /// What this host can give one session, measured when an operator changes a tenant's limits.
     public var hostCapacity: @Sendable () -> HostCapacity
     /// Per-session notices (a limit was hit) that the terminal gateway passes to attached clients.
@@ -49,6 +51,7 @@ public struct HTTPDependencies: Sendable {
         continuity: any ContinuityService,
         banners: SessionBanners,
         vendorDirectory: String? = nil,
+        novncDirectory: String? = nil,
         hostCapacity: @escaping @Sendable () -> HostCapacity,
         notices: SessionNotices = SessionNotices(),
         origins: OriginPolicy = OriginPolicy(),
@@ -69,6 +72,7 @@ public struct HTTPDependencies: Sendable {
         self.continuity = continuity
         self.banners = banners
         self.vendorDirectory = vendorDirectory
+        self.novncDirectory = novncDirectory
         self.hostCapacity = hostCapacity
         self.notices = notices
         self.origins = origins
@@ -104,6 +108,11 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         router.add(
             middleware: FileMiddleware(
                 vendor, urlBasePath: "/vendor", cacheControl: .init([(MediaType(type: .any), [.noCache])]), logger: quiet))
+    }
+    if let novnc = dependencies.novncDirectory {
+        router.add(
+            middleware: FileMiddleware(
+                novnc, urlBasePath: "/novnc", cacheControl: .init([(MediaType(type: .any), [.noCache])]), logger: quiet))
     }
     router.add(middleware: MetricsEndpoint(render: dependencies.metrics, token: dependencies.metricsToken))
     router.add(

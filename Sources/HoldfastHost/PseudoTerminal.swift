@@ -228,7 +228,7 @@ final class OutputWindow: Sendable {
 ///
 /// While the output window is full it holds back the channel's reads (as NIO's
 /// `BackPressureHandler` does), so the PTY fills and the tmux client writing to it waits.
-private final class TerminalOutputHandler: ChannelDuplexHandler {
+final class TerminalOutputHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
 

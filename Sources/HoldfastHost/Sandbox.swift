@@ -102,8 +102,8 @@ struct Sandbox: Sendable {
     /// What a login shell, a resolver and TLS need from `/etc`; bound read-only when present.
     /// `resolv.conf` is the session's own (its network's resolver, or none).
     static let etcEntries = [
-        "alternatives", "bash.bashrc", "bash_completion", "bash_completion.d", "ca-certificates.conf", "environment",
-        "gai.conf", "host.conf", "hosts", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias",
+        "X11", "alternatives", "bash.bashrc", "bash_completion", "bash_completion.d", "ca-certificates.conf", "environment",
+        "fonts", "gai.conf", "host.conf", "hosts", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias",
         "localtime", "mime.types", "nsswitch.conf", "profile", "profile.d", "protocols", "services",
         "ssl", "terminfo", "timezone", "vim", "xdg",
     ]
@@ -119,6 +119,8 @@ struct Sandbox: Sendable {
     var identity: SandboxIdentity
     /// The size of the private `/tmp`.
     var tmpMiB: Int
+    /// Whether the sandbox runs a desktop (`DesktopProgram`) rather than a shell.
+    var desktop = false
 
     /// The environment inside the sandbox; bwrap clears everything else (`--clearenv`).
     var environment: [(String, String)] {
@@ -155,6 +157,10 @@ struct Sandbox: Sendable {
         // costs the session its own memory, not the host's.
         arguments += ["--proc", "/proc", "--dev", "/dev"]
         arguments += ["--perms", "1777", "--size", "\(self.tmpMiB * 1_048_576)", "--tmpfs", "/tmp"]
+        if self.desktop {
+            // X's socket folder, made by root as X expects (a user-made one draws a warning).
+            arguments += ["--perms", "1777", "--dir", "/tmp/.X11-unix"]
+        }
         // bwrap creates missing parent folders with mode 0700, which a dropped uid cannot enter.
         arguments += ["--perms", "0755", "--dir", "/etc"]
         for entry in Self.etcEntries {
@@ -162,6 +168,9 @@ struct Sandbox: Sendable {
         }
         arguments += ["--ro-bind", self.directory.passwd, "/etc/passwd", "--ro-bind", self.directory.group, "/etc/group"]
         arguments += ["--ro-bind", self.directory.resolvConf, "/etc/resolv.conf"]
+        if self.desktop {
+            arguments += ["--ro-bind", self.directory.desktopProgram, DesktopProgram.pathInSandbox]
+        }
         arguments += ["--perms", "0755", "--dir", "/home", "--bind", self.workspace, Self.home]
         arguments += ["--perms", "0755", "--dir", "/run", "--bind", self.directory.socketDirectory, Self.socketDirectory]
         arguments += ["--ro-bind", self.directory.configuration, Self.configuration]

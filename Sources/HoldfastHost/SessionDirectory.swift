@@ -7,6 +7,7 @@ import HoldfastCore
 /// ```
 /// SESSIONS/<id>/
 ///   tmux.conf     the tmux server's configuration (bound read-only into the sandbox)
+///   desktop       a desktop session's program (`DesktopProgram`, bound read-only)
 ///   passwd group  the sandbox's /etc/passwd and /etc/group (bound read-only)
 ///   resolv.conf   the sandbox's resolver: slirp4netns's, or none without a network
 ///   seccomp.bpf   the sandbox's seccomp program, for bwrap and for every client that enters
@@ -17,6 +18,7 @@ import HoldfastCore
 ///   sandbox.log   what bwrap and the tmux server printed, for launch errors
 ///   socket/       owned by the session's account; bound into the sandbox as /run/holdfast
 ///     tmux.sock
+///     vnc.sock    a desktop's Xvnc
 /// ```
 ///
 /// Only `socket/` is writable by the session's user. The pid files stay outside it, because the
@@ -37,6 +39,7 @@ struct SessionDirectory: Sendable {
     var socket: String { self.socketDirectory + "/" + Self.socketName }
     var hasSocket: Bool { FileManager.default.fileExists(atPath: self.socket) }
     var configuration: String { self.path + "/tmux.conf" }
+    var desktopProgram: String { self.path + "/desktop" }
     var passwd: String { self.path + "/passwd" }
     var group: String { self.path + "/group" }
     var pidFile: String { self.path + "/sandbox.pid" }
@@ -51,13 +54,15 @@ struct SessionDirectory: Sendable {
     /// - Parameters:
     ///   - identity: who runs in the sandbox; `socket/` is given to that uid so its tmux server can
     ///     create the socket.
+    ///   - desktopProgram: a desktop session's script; `nil` for a terminal.
     func prepare(
-        tmuxConfiguration: String, identity: SandboxIdentity, shell: String, resolvConf: String, seccompProgram: [UInt8]
+        tmuxConfiguration: String, identity: SandboxIdentity, shell: String, resolvConf: String, seccompProgram: [UInt8],
+        desktopProgram: String? = nil
     ) throws {
         let parent = (self.path as NSString).deletingLastPathComponent
         try makeDirectory(parent, mode: 0o700, createParents: true)
         try makeDirectory(self.path, mode: 0o700, createParents: false)
-        for stale in [self.socketDirectory, self.pidFile, self.log] {
+        for stale in [self.socketDirectory, self.pidFile, self.log, self.desktopProgram] {
             try removeIfPresent(stale)
         }
         try makeDirectory(self.socketDirectory, mode: 0o700, createParents: false)
@@ -67,6 +72,9 @@ struct SessionDirectory: Sendable {
         try writeFile(self.group, identity.group)
         try writeFile(self.resolvConf, resolvConf)
         try writeFile(self.accountFile, identity.recorded, mode: 0o600)
+        if let desktopProgram {
+            try writeFile(self.desktopProgram, desktopProgram, mode: 0o755)
+        }
         do {
             try Data(seccompProgram).write(to: URL(fileURLWithPath: self.seccompProgram), options: .atomic)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: self.seccompProgram)
@@ -104,7 +112,7 @@ struct SessionDirectory: Sendable {
     /// `socket/` was writable by the user, so it is removed without following links in it.
     func remove() throws {
         for item in [
-            self.socketDirectory, self.configuration, self.passwd, self.group, self.pidFile, self.log, self.resolvConf,
+            self.socketDirectory, self.configuration, self.desktopProgram, self.passwd, self.group, self.pidFile, self.log, self.resolvConf,
             self.seccompProgram, self.accountFile, self.slirpPIDFile, SessionNetwork.logFile(for: self.slirpPIDFile),
         ] {
             try removeIfPresent(item)

@@ -10,7 +10,10 @@ import Glibc
 /// bytes), and the peer is checked with `SO_PEERCRED`: the session's uid, and a process inside the
 /// session's own pid namespace. A socket that fails any check is closed and refused.
 enum SessionSocket {
-    /// Returns a connected descriptor (close-on-exec), which the caller owns.
+    /// Returns a connected descriptor (close-on-exec, non-blocking), which the caller owns.
+    ///
+    /// The connect does not wait: a listener that stopped accepting (its backlog full, the
+    /// session's program stopped) is refused at once rather than holding the server's thread.
     ///
     /// - Parameters:
     ///   - directory: the socket's folder on the host.
@@ -34,7 +37,8 @@ enum SessionSocket {
             throw refused("\(directory)/\(name) belongs to uid \(info.st_uid), not the session's \(uid)")
         }
 
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let descriptor = socket(
+            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard descriptor >= 0 else {
             throw HostError.systemCall(
                 "socket", errno: errno, while: "connecting to a session", hint: "the server may be out of file descriptors")
@@ -62,7 +66,13 @@ enum SessionSocket {
                 Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard result == 0 else { throw refused("nothing listens on it (\(errorText(errno)))", code: "session_socket_closed") }
+        guard result == 0 else {
+            let code = errno
+            if code == EAGAIN {
+                throw refused("its listener is not accepting connections (backlog full)", code: "session_socket_busy")
+            }
+            throw refused("nothing listens on it (\(errorText(code)))", code: "session_socket_closed")
+        }
     }
 
     private static func checkPeer(_ descriptor: Int32, uid: uid_t, namespacePID: pid_t, socket: String) throws {

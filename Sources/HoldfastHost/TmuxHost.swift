@@ -38,6 +38,8 @@ public struct TmuxHost: SessionHost {
         public var startTimeout: Duration
         /// How long one tmux command (creating the window, ending the server) may take.
         public var commandTimeout: Duration
+        /// What a desktop session runs.
+        public var desktop: DesktopProgram
 
         public init(
             sessionsDirectory: String,
@@ -49,7 +51,8 @@ public struct TmuxHost: SessionHost {
             cgroupRoot: String = "/sys/fs/cgroup",
             shell: String = "/bin/bash",
             startTimeout: Duration = .seconds(10),
-            commandTimeout: Duration = .seconds(10)
+            commandTimeout: Duration = .seconds(10),
+            desktop: DesktopProgram = DesktopProgram()
         ) {
             self.sessionsDirectory = sessionsDirectory
             self.tmuxPath = tmuxPath
@@ -61,6 +64,7 @@ public struct TmuxHost: SessionHost {
             self.shell = shell
             self.startTimeout = startTimeout
             self.commandTimeout = commandTimeout
+            self.desktop = desktop
         }
     }
 
@@ -142,16 +146,18 @@ public struct TmuxHost: SessionHost {
         let shell = self.configuration.shell
         let program = try SeccompFilter.program()
         let resolvConf = launch.network == .internet ? SessionNetwork.resolvConf : "# this session has no network\n"
+        let desktop = launch.kind == .desktop ? self.configuration.desktop.script(for: launch.sessionID) : nil
         try await NIOThreadPool.singleton.runIfActive {
             try directory.prepare(
-                tmuxConfiguration: configuration, identity: identity, shell: shell, resolvConf: resolvConf, seccompProgram: program)
+                tmuxConfiguration: configuration, identity: identity, shell: shell, resolvConf: resolvConf, seccompProgram: program,
+                desktopProgram: desktop)
             try prepareWorkspace(launch.workspace, identity: identity)
         }
         phases.end("files")
         let sandbox = Sandbox(
             bwrapPath: self.configuration.bwrapPath, setprivPath: self.configuration.setprivPath,
             tmuxPath: self.configuration.tmuxPath, shell: shell, directory: directory, workspace: launch.workspace,
-            identity: identity, tmpMiB: launch.limits.tmpMiB
+            identity: identity, tmpMiB: launch.limits.tmpMiB, desktop: launch.kind == .desktop
         )
         let cgroup = SessionCgroup(layout: cgroups, sessionID: launch.sessionID)
         do {
@@ -168,16 +174,22 @@ public struct TmuxHost: SessionHost {
             phases.end("tmux server")
             try await network
             phases.end("network (rest)")
+            // A desktop's window runs its program instead of the shell; the shell is in its xterm.
+            let program = launch.kind == .desktop ? ["/bin/sh", DesktopProgram.pathInSandbox] : []
             try await self.tmux(
                 running,
                 [
                     "new-session", "-d", "-s", "main", "-x", "\(launch.columns)", "-y", "\(launch.rows)", "-c", Sandbox.home,
-                    ";", "set-option", "-g", "exit-empty", "on",
-                ],
+                ] + program + [";", "set-option", "-g", "exit-empty", "on"],
                 doing: "creating the session's window"
             )
             phases.end("window")
-            self.standbys.prepare(launch.sessionID, command: self.attachCommand(running, standby: true))
+            if launch.kind == .desktop {
+                try await self.waitUntilDesktopListens(running)
+                phases.end("desktop")
+            } else {
+                self.standbys.prepare(launch.sessionID, command: self.attachCommand(running, standby: true))
+            }
             logger.debug(
                 "session launched",
                 metadata: ["sandbox.pid": "\(leader.pid)", "network": "\(launch.network.rawValue)", "took": "\(phases)"])
@@ -285,6 +297,19 @@ public struct TmuxHost: SessionHost {
         }
         self.standbys.prepare(id, command: self.attachCommand(running, standby: true))
         logger.debug("terminal attached")
+        return connection
+    }
+
+    public func attachDesktop(_ id: Session.ID) async throws -> any TerminalConnection {
+        var logger = self.logger
+        logger[metadataKey: "session.id"] = "\(id)"
+        let directory = self.directory(id)
+        guard let running = self.running(directory) else {
+            throw HostError.notRunning("attaching to desktop \(id)")
+        }
+        let descriptor = try self.connectDesktop(running)
+        let connection = try await DesktopConnection.open(descriptor: descriptor, eventLoopGroup: self.eventLoopGroup, logger: logger)
+        logger.debug("desktop viewer attached")
         return connection
     }
 
@@ -517,6 +542,36 @@ public struct TmuxHost: SessionHost {
                 + (lastRefusal.map { " (\($0.message))" } ?? "") + Self.quoted(log: directory.logTail())
                 + "; check the host's load"
         )
+    }
+
+    /// A connection to the desktop's Xvnc, made as `SessionSocket` makes every connection into a
+    /// sandbox: no link followed, the listener the session's uid inside the session's sandbox.
+    private func connectDesktop(_ running: RunningSandbox) throws -> Int32 {
+        try SessionSocket.connect(
+            directory: running.directory.socketDirectory, name: DesktopProgram.socketName, uid: running.identity.uid,
+            namespacePID: running.namespacePID)
+    }
+
+    /// Waits until the desktop's Xvnc listens, failing early if its program or the sandbox ends.
+    private func waitUntilDesktopListens(_ running: RunningSandbox) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: self.configuration.startTimeout)
+        var lastRefusal: HostError?
+        while clock.now < deadline {
+            guard self.running(running.directory) != nil else { break }
+            do {
+                Glibc.close(try self.connectDesktop(running))
+                return
+            } catch let error as HostError {
+                lastRefusal = error
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw HostError(
+            code: "desktop_did_not_start",
+            message: "the session's desktop (Xvnc) did not listen within \(self.configuration.startTimeout)"
+                + (lastRefusal.map { " (\($0.message))" } ?? "")
+                + "; check that tigervnc-standalone-server, openbox and xterm are installed, and the host's load")
     }
 
     /// What the sandbox printed, for an error message (the log is removed with the failed session).

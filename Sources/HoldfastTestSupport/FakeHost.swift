@@ -123,6 +123,12 @@ public final class FakeHost: SessionHost {
         return EchoTerminal()
     }
 
+    /// A desktop on the fake host is an echo too: what a viewer sends comes back.
+    public func attachDesktop(_ id: Session.ID) async throws -> any TerminalConnection {
+        guard await self.isAlive(id) else { throw FakeHostError(message: "no such session on the fake host") }
+        return EchoTerminal()
+    }
+
     public func terminate(_ id: Session.ID) async throws {
         try self.state.withLock { state in
             guard !state.failTerminations else { throw FakeHostError(message: "termination refused by the fake host") }

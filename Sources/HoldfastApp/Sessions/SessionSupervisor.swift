@@ -148,10 +148,6 @@ public actor SessionSupervisor: SessionService {
 
     public func start(kind: SessionKind, for user: User) async throws -> Session {
         if let maintenanceRefusal { throw maintenanceRefusal }
-        guard kind == .terminal else {
-            throw CoreError.invalidInput(
-                "unsupported_kind", "Desktop sessions are not available on this server yet; start a terminal session.")
-        }
         guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
             throw CoreError.notFound("Your tenant no longer exists.")
         }
@@ -183,7 +179,7 @@ public actor SessionSupervisor: SessionService {
             do {
                 try await self.host.launch(
                     TerminalLaunch(
-                        sessionID: session.id, workspace: workspace, account: account, network: tenant.effectiveNetwork,
+                        sessionID: session.id, kind: kind, workspace: workspace, account: account, network: tenant.effectiveNetwork,
                         limits: tenant.effectiveLimits))
             } catch {
                 self.launchEnded(session.id)
@@ -363,13 +359,17 @@ public actor SessionSupervisor: SessionService {
         await self.perform(actions, on: id)
         let connection: any TerminalConnection
         do {
-            connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
+            switch session.kind {
+            case .terminal: connection = try await self.host.attachTerminal(id, columns: columns, rows: rows)
+            case .desktop: connection = try await self.host.attachDesktop(id)
+            }
         } catch {
             self.logger.error("attach failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
             self.live[id]?.clients[client] = nil
             await self.apply(id) { machine, now in machine.clientDisconnected(client, at: now) }
             await self.checkProcesses(id)
-            throw CoreError(.unavailable, code: "attach_failed", message: "The terminal could not be attached; try again.")
+            let what = session.kind == .desktop ? "desktop" : "terminal"
+            throw CoreError(.unavailable, code: "attach_failed", message: "The \(what) could not be attached; try again.")
         }
         await self.answerAfterSaving(id)
         return TerminalAttachment(sessionID: id, clientID: client, connection: connection)

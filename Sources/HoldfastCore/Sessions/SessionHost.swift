@@ -1,8 +1,10 @@
 import Foundation
 
-/// What a host needs to launch a terminal session.
+/// What a host needs to launch a session, terminal or desktop.
 public struct TerminalLaunch: Sendable, Hashable {
     public var sessionID: Session.ID
+    /// A shell in tmux, or a desktop (Xvnc, openbox and a terminal window) that tmux keeps running.
+    public var kind: SessionKind
     /// Absolute path of the user's workspace on this host; it becomes `$HOME` in the sandbox.
     public var workspace: String
     /// The unprivileged account the session runs as; `nil` runs it as the server's own user
@@ -16,10 +18,11 @@ public struct TerminalLaunch: Sendable, Hashable {
     public var limits: SessionLimits
 
     public init(
-        sessionID: Session.ID, workspace: String, account: UnixAccount?, columns: Int = 120, rows: Int = 36,
-        network: NetworkAccess = .standard, limits: SessionLimits = .standard
+        sessionID: Session.ID, kind: SessionKind = .terminal, workspace: String, account: UnixAccount?, columns: Int = 120,
+        rows: Int = 36, network: NetworkAccess = .standard, limits: SessionLimits = .standard
     ) {
         self.sessionID = sessionID
+        self.kind = kind
         self.workspace = workspace
         self.account = account
         self.columns = columns
@@ -55,6 +58,10 @@ public protocol SessionHost: Sendable {
     func runningSessions() async throws -> [Session.ID]
     /// Attaches a new terminal client; it starts with a full redraw of the screen.
     func attachTerminal(_ id: Session.ID, columns: Int, rows: Int) async throws -> any TerminalConnection
+    /// Connects a new viewer to a desktop session's VNC server: `output` and `write` carry RFB as
+    /// the server and the viewer speak it (the server opens with its protocol version), and
+    /// `resize` does nothing (a viewer resizes the desktop in RFB, with `SetDesktopSize`).
+    func attachDesktop(_ id: Session.ID) async throws -> any TerminalConnection
     /// Ends every process of the session. Idempotent: ending a dead session succeeds.
     func terminate(_ id: Session.ID) async throws
     /// The session's use of its limits now; `nil` when the host cannot tell (not running, no cgroup).
@@ -93,6 +100,20 @@ public enum SessionLiveness: Sendable, Hashable, CustomStringConvertible {
         case .unknown(let reason): "unknown (\(reason))"
         }
     }
+}
+
+/// What a viewer sent that a session refuses to pass on (not the protocol, or a request that
+/// would harm the session); the connection ends with `code` as its reason.
+public struct ProtocolRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(self.code): \(self.message)" }
 }
 
 /// One attached terminal client: bytes out of the session, keystrokes into it.

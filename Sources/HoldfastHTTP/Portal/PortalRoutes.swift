@@ -39,12 +39,14 @@ struct PortalRoutes {
             "home", HomePage(page: chrome, sessions: sessions.map(SessionRow.init), workspace: usage.map(WorkspaceUsageLine.init)))
     }
 
-    /// The terminal viewer; the page itself holds no secret, it asks for a ticket per connection.
+    /// The session's viewer, xterm.js or noVNC by its kind; the page itself holds no secret, it
+    /// asks for a ticket per connection.
     @Sendable func viewer(_ request: Request, context: AppRequestContext) async throws -> Response {
         guard let user = context.user else { return PageRenderer.signInFirst(request) }
         let session = try await self.sessions.session(try SessionRoutes.id(context), for: user)
-        let chrome = try await self.pages.chrome(title: "Terminal", user: user)
-        return try self.pages.render("session", ViewerPage(page: chrome, session: SessionRow(session)))
+        let desktop = session.kind == .desktop
+        let chrome = try await self.pages.chrome(title: desktop ? "Desktop" : "Terminal", user: user)
+        return try self.pages.render(desktop ? "desktop" : "session", ViewerPage(page: chrome, session: SessionRow(session)))
     }
 
     /// The versions page: the user's snapshots, and one snapshot's folder to browse and restore from.

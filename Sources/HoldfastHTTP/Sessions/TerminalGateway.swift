@@ -7,9 +7,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 
-/// `GET /api/v1/sessions/{id}/attach`: the WebSocket between a browser and a terminal.
+/// `GET /api/v1/sessions/{id}/attach`: the WebSocket between a browser and a terminal, or a
+/// desktop's VNC server.
 ///
-/// Binary frames carry terminal bytes both ways; text frames carry JSON control messages
+/// For a desktop, binary frames carry RFB both ways (the gateway is noVNC's WebSocket peer, in
+/// place of websockify), checked on the way in by the host (`ProtocolRefusal` ends the connection
+/// with its code). For a terminal, binary frames carry terminal bytes both ways; text frames carry JSON control messages
 /// (`{"type":"resize","cols","rows"}` from the client, notices from the server). One
 /// connection is one task group with three pumps — client→terminal, terminal→client and the
 /// heartbeat — and when the first of them ends, all end and the supervisor learns when the client
@@ -186,6 +189,13 @@ struct TerminalGateway {
                         try await self.control(text, attachment: attachment, outbound: outbound)
                     }
                 }
+            } catch let refusal as ProtocolRefusal {
+                // A desktop viewer sent what its session refuses (not RFB, an absurd desktop size, a
+                // huge clipboard): it hears why, and the desktop never saw the offending bytes.
+                connectionLogger.info("viewer refused", metadata: ["code": "\(refusal.code)", "reason": "\(refusal.message)"])
+                let text = Self.notice(["type": "error", "code": refusal.code, "message": refusal.message])
+                try? await outbound.write(.text(text))
+                try? await outbound.close(.policyViolation, reason: refusal.code)
             } catch {
                 connectionLogger.debug("client stream ended", metadata: ["error": "\(error)"])
             }

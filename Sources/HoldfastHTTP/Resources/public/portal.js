@@ -70,18 +70,21 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  const newTerminal = document.querySelector("[data-action=new-terminal]");
-  if (newTerminal) {
-    newTerminal.addEventListener("click", async () => {
-      const card = newTerminal.closest(".card");
+  // "New terminal" and "Desktop": start a session of that kind and open its viewer.
+  for (const button of document.querySelectorAll("[data-action=new-session]")) {
+    button.addEventListener("click", async () => {
+      const card = button.closest(".card");
       showError(card, null);
-      newTerminal.disabled = true;
+      button.disabled = true;
+      const original = button.textContent;
+      if (button.dataset.kind === "desktop") button.textContent = "Starting desktop…";
       try {
-        const session = await callAPI("POST", "/api/v1/sessions", { kind: "terminal" });
+        const session = await callAPI("POST", "/api/v1/sessions", { kind: button.dataset.kind });
         window.location.assign(`/sessions/${session.id}`);
       } catch (error) {
         showError(card, error);
-        newTerminal.disabled = false;
+        button.disabled = false;
+        button.textContent = original;
       }
     });
   }
