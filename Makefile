@@ -60,7 +60,7 @@ clean:
 
 # Benchmarks (bench/README.md): builds the release binaries in .build-release (nice'd), then
 # runs resume latency, start latency, held-session capacity, backups, RPO under churn, ticket
-# lists under wrk and SLA due dates at normal priority; the figures are printed and saved in
+# lists under wrk, SLA due dates and desktops (beside websockify) at normal priority; the figures are printed and saved in
 # bench/results/. Needs wrk for the ticket lists.
 .PHONY: bench
 bench: setup-test
@@ -75,6 +75,7 @@ bench: setup-test
 	$(VENV)/bin/python bench/ticket_bench.py
 	$(VENV)/bin/python bench/sla_bench.py
 	$(VENV)/bin/python bench/density.py
+	$(VENV)/bin/python bench/desktop_bench.py
 
 # Churn soak (bench/README.md, issue 15): 200 terminal sessions for 10 minutes with random drops,
 # silent links, resumes and expiries, S3 cut for 60 s and one kill -9 of the server; ~16 min

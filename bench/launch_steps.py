@@ -1,7 +1,7 @@
 """Where a terminal start goes, step by step, from the server's own "session launched" lines.
 
 `holdfast serve --log-level debug` logs every launch with the time of each step
-(`took=files …, cgroups …, sandbox …, tmux server …, network (rest) …, window …`); this starts N
+(`took=files …, cgroups …, sandbox …, tmux server …, network …, window …`); this starts N
 sessions over a few users (one new workspace volume per user), times each start from
 `POST /sessions` to the first terminal byte, and prints the start's percentiles with the median
 of every step. Unlike `start_phases.py` (strace) it does not slow what it measures.

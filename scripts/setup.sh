@@ -33,7 +33,7 @@ TEST_PACKAGES=(
   postgresql-15
   wrk hyperfine
   util-linux iproute2 procps openssl
-  xclip
+  xclip x11-utils
 )
 
 # xterm.js 6 browser bundle: the tinyterminal 0.1.0 wheel ships @xterm/xterm

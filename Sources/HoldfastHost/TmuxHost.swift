@@ -164,16 +164,18 @@ public struct TmuxHost: SessionHost {
             try cgroup.create(limits: launch.limits)
             phases.end("cgroups")
             let leader = try self.startSandbox(sandbox, cgroup: cgroup, logger: logger)
-            // The network namespace exists as soon as bwrap's inner process does: it is connected
-            // while the tmux server comes up, and before the shell exists (`new-session` waits
-            // for both), so nothing in the session ever sees it unguarded.
             let namespacePID = try await self.waitUntilSandboxed(directory, leader: leader)
             phases.end("sandbox")
-            async let network: Void = self.connectNetwork(launch.network, namespacePID: namespacePID, directory: directory)
             let running = try await self.waitUntilListening(directory, leader: leader, identity: identity)
             phases.end("tmux server")
-            try await network
-            phases.end("network (rest)")
+            // The network is connected once bwrap has set the sandbox up (tmux listens, so bwrap's
+            // own setup is over) and before the shell exists (`new-session` below), so nothing in
+            // the session ever sees it unguarded. Not sooner: slirp4netns brings `lo` up, the
+            // kernel then gives it 127.0.0.1, and a bwrap still setting up its loopback fails on
+            // the address that already exists ("loopback: Failed RTM_NEWADDR"; 1 start in 200
+            // under load, most starts of a fast release build right after another).
+            try await self.connectNetwork(launch.network, namespacePID: namespacePID, directory: directory)
+            phases.end("network")
             // A desktop's window runs its program instead of the shell; the shell is in its xterm.
             let program = launch.kind == .desktop ? ["/bin/sh", DesktopProgram.pathInSandbox] : []
             try await self.tmux(
