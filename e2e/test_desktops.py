@@ -18,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as ready
 
 from browser import settled
 from conftest import Server, start_server
+from terminal import Relay
 from rfb import Viewer
 from test_portal_browser import sign_in
 from test_sessions import fast_server, member, timeline, wait_for_state  # noqa: F401 (fast_server: a fixture)
@@ -283,6 +284,40 @@ def test_the_desktop_viewer_shows_the_desktop_in_chromium(server: Server, browse
         text = in_sandbox(server, session_id, "/usr/bin/xclip", "-o", "-selection", "clipboard").stdout.decode(errors="replace")
         time.sleep(0.2)
     assert text == "aus dem Browser ✓"
+
+
+def test_the_desktop_viewer_survives_a_dropped_connection(server: Server, browser, artifacts):
+    """Chromium through a relay: the link is cut, the overlay says the desktop is held, the link
+    comes back, and the viewer reconnects by itself to the same desktop."""
+    server.cli("admin", "create-tenant", "--name", "Acme", "--slug", "acme")
+    server.cli("admin", "create-user", "--tenant", "acme", "--email", "ann@acme.test", "--password", "correct horse", "--role", "member")
+    relay = Relay(int(server.url.rsplit(":", 1)[1]))
+    try:
+        browser.get(f"{relay.url}/login")
+        browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
+        browser.find_element(By.NAME, "password").send_keys("correct horse")
+        browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+        settled(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-session][data-kind=desktop]"))).click()
+        settled(browser, 30).until(ready.url_contains("/sessions/"))
+        session_id = browser.current_url.rstrip("/").rsplit("/", 1)[1]
+        settled(browser, 20).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
+        name = f"Holdfast desktop {session_id[:8]}"
+        settled(browser, 20).until(lambda driver: driver.execute_script("return document.body.dataset.desktopName") == name)
+
+        relay.cut()
+        overlay = settled(browser).until(ready.visibility_of_element_located((By.ID, "overlay")))
+        settled(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "overlay-text"), "held until"))
+        assert "min left" in browser.find_element(By.ID, "overlay-text").text
+        browser.save_screenshot(str(artifacts / "desktop-connection-lost.png"))
+
+        relay.restore()
+        settled(browser, 30).until(ready.invisibility_of_element(overlay))
+        settled(browser, 10).until(ready.text_to_be_present_in_element((By.ID, "status-text"), "Connected"))
+        assert browser.execute_script("return document.body.dataset.desktopName") == name
+        assert "Terminal" in windows(server, session_id)
+        browser.save_screenshot(str(artifacts / "desktop-resumed.png"))
+    finally:
+        relay.close()
 
 
 def test_a_desktop_session_expires_through_a_verified_snapshot(binary, data_dir, store):
