@@ -63,6 +63,16 @@ struct ResticRunner: Sendable {
     /// What the joining script prints when the group refused it.
     static let notJoined = "holdfast: restic runs outside the throttled group, which refused it:"
 
+    /// The deadline of a run: the command timeout, but never less than `throttledMinimumTimeout`
+    /// in a throttled group, where restic has a few percent of a CPU (an init at 5 % took longer
+    /// than a 6 s timeout, and a repository the object store's outage kept from being created
+    /// then never was).
+    func timeout(joining group: String?) -> Duration {
+        group == nil ? self.timeout : max(self.timeout, Self.throttledMinimumTimeout)
+    }
+
+    static let throttledMinimumTimeout = Duration.seconds(120)
+
     /// The longest line restic may print: `snapshots --json` prints every snapshot on one line.
     private static let maximumLineLength = 64 << 20
     private static let errorTailLines = 20
@@ -93,7 +103,7 @@ struct ResticRunner: Sendable {
         options.teardownSequence = [.send(signal: .interrupt, allowedDurationToNextStep: self.interruptGrace)]
         let deadline = OnceFlag()
         let vanishedLock = OnceFlag()
-        let (timeout, grace) = (self.timeout, self.interruptGrace)
+        let (timeout, grace) = (self.timeout(joining: group), self.interruptGrace)
         let environment = Dictionary(uniqueKeysWithValues: self.environment.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
         let result: ExecutionResult<Streams, SequenceOutput, SequenceOutput>
         // The deadline counts from the start of the process, not from the wait for a turn.

@@ -60,7 +60,8 @@ struct TenantRepository: Sendable {
         guard outcome.timedOut else { return outcome }
         let said = outcome.errorTail.isEmpty ? "" : " (restic said: \(outcome.errorTail))"
         throw CoreError.repositoryUnavailable(
-            self.location, "restic \(command) did not finish within \(self.runner.timeout.seconds) s and was stopped\(said)",
+            self.location,
+            "restic \(command) did not finish within \(self.runner.timeout(joining: group).seconds) s and was stopped\(said)",
             advice:
                 "Check that it is reachable (network, endpoint, credentials); for very large workspaces raise the backup command timeout.")
     }
