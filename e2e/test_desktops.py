@@ -293,10 +293,7 @@ def test_the_desktop_viewer_survives_a_dropped_connection(server: Server, browse
     server.cli("admin", "create-user", "--tenant", "acme", "--email", "ann@acme.test", "--password", "correct horse", "--role", "member")
     relay = Relay(int(server.url.rsplit(":", 1)[1]))
     try:
-        browser.get(f"{relay.url}/login")
-        browser.find_element(By.NAME, "email").send_keys("ann@acme.test")
-        browser.find_element(By.NAME, "password").send_keys("correct horse")
-        browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+        sign_in(browser, server, "ann@acme.test", "correct horse", base_url=relay.url)
         settled(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, "[data-action=new-session][data-kind=desktop]"))).click()
         settled(browser, 30).until(ready.url_contains("/sessions/"))
         session_id = browser.current_url.rstrip("/").rsplit("/", 1)[1]

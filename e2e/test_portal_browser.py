@@ -9,8 +9,9 @@ from browser import settled
 from conftest import Server
 
 
-def sign_in(browser, server: Server, email: str, password: str) -> None:
-    browser.get(f"{server.url}/")
+def sign_in(browser, server: Server, email: str, password: str, base_url: str | None = None) -> None:
+    """Signs in through the form, at the server's own address or at `base_url` (a relay in front of it)."""
+    browser.get(f"{base_url or server.url}/")
     settled(browser).until(ready.presence_of_element_located((By.ID, "login-form")))
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)

@@ -116,25 +116,14 @@ final class DesktopConnection: TerminalConnection {
             throw HostError(
                 code: "unsupported_event_loop_group", message: "desktops need NIOPosix's MultiThreadedEventLoopGroup; pass one to TmuxHost")
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
-        let window = OutputWindow(size: PseudoTerminalConnection.outputWindow)
-        let greeted = eventLoopGroup.any().makePromise(of: Void.self)
+        let reader = OutputReader(eventLoopGroup: eventLoopGroup)
         do {
-            let channel = try await bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        TerminalOutputHandler(continuation: continuation, drawn: greeted, window: window))
-                }
-            }.withConnectedSocket(descriptor).get()
-            let output = TerminalOutput(stream) { [channel] count in
-                if window.taken(count) {
-                    channel.pipeline.fireUserInboundEventTriggered(OutputWindow.Reopened())
-                }
-            }
-            return DesktopConnection(output: output, channel: channel, greeted: greeted.futureResult, window: window, logger: logger)
+            let channel = try await bootstrap.channelInitializer(reader.install).withConnectedSocket(descriptor).get()
+            return DesktopConnection(
+                output: reader.output(of: channel), channel: channel, greeted: reader.firstBytes.futureResult, window: reader.window,
+                logger: logger)
         } catch {
-            continuation.finish()
-            greeted.fail(error)
+            reader.fail(error)
             throw HostError(code: "desktop_failed", message: "could not read the desktop's VNC socket; retry the attachment", cause: error)
         }
     }

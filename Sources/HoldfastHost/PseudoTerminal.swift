@@ -87,28 +87,16 @@ final class PseudoTerminalConnection: TerminalConnection {
                 "fcntl(F_DUPFD_CLOEXEC)", errno: code, while: "attaching a terminal",
                 hint: "the server may be out of file descriptors; raise its limit (ulimit -n)")
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
-        let window = OutputWindow(size: Self.outputWindow)
-        let drawn = eventLoopGroup.any().makePromise(of: Void.self)
+        let reader = OutputReader(eventLoopGroup: eventLoopGroup)
         do {
-            let channel = try await bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        TerminalOutputHandler(continuation: continuation, drawn: drawn, window: window))
-                }
-            }.takingOwnershipOfDescriptors(input: master, output: writer).get()
-            let output = TerminalOutput(stream) { [channel] count in
-                if window.taken(count) {
-                    channel.pipeline.fireUserInboundEventTriggered(OutputWindow.Reopened())
-                }
-            }
+            let channel = try await bootstrap.channelInitializer(reader.install)
+                .takingOwnershipOfDescriptors(input: master, output: writer).get()
             return PseudoTerminalConnection(
-                output: output, channel: channel, drawn: drawn.futureResult, master: master, client: process, window: window,
-                logger: logger
+                output: reader.output(of: channel), channel: channel, drawn: reader.firstBytes.futureResult, master: master,
+                client: process, window: reader.window, logger: logger
             )
         } catch {
-            continuation.finish()
-            drawn.fail(error)
+            reader.fail(error)
             await process.end(grace: .seconds(1))
             throw HostError(code: "terminal_failed", message: "could not read the terminal; retry the attachment", cause: error)
         }
@@ -228,6 +216,44 @@ final class OutputWindow: Sendable {
 ///
 /// While the output window is full it holds back the channel's reads (as NIO's
 /// `BackPressureHandler` does), so the PTY fills and the tmux client writing to it waits.
+/// The reading end of an attachment, a terminal's PTY or a desktop's socket alike: the channel's
+/// bytes go into a `TerminalOutput` through `TerminalOutputHandler`, at most `window` of them
+/// waiting for the reader, and `firstBytes` completes with the first read.
+struct OutputReader: Sendable {
+    let continuation: AsyncStream<[UInt8]>.Continuation
+    let stream: AsyncStream<[UInt8]>
+    let window = OutputWindow(size: PseudoTerminalConnection.outputWindow)
+    let firstBytes: EventLoopPromise<Void>
+
+    init(eventLoopGroup: any EventLoopGroup) {
+        (self.stream, self.continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        self.firstBytes = eventLoopGroup.any().makePromise(of: Void.self)
+    }
+
+    /// The channel initializer: adds the handler that fills the stream.
+    @Sendable func install(_ channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                TerminalOutputHandler(continuation: self.continuation, drawn: self.firstBytes, window: self.window))
+        }
+    }
+
+    /// The stream as the gateway reads it; a reader that takes enough reopens the window.
+    func output(of channel: any Channel) -> TerminalOutput {
+        TerminalOutput(self.stream) { [window] count in
+            if window.taken(count) {
+                channel.pipeline.fireUserInboundEventTriggered(OutputWindow.Reopened())
+            }
+        }
+    }
+
+    /// The channel never came up: the stream ends and nobody waits for its first bytes.
+    func fail(_ error: any Error) {
+        self.continuation.finish()
+        self.firstBytes.fail(error)
+    }
+}
+
 final class TerminalOutputHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
