@@ -58,10 +58,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // openat2/renameat2 and zlib's gzip set-up, which Swift cannot call directly (see its header).
+        .target(name: "CHoldfastFiles", linkerSettings: [.linkedLibrary("z")]),
         .target(
             name: "HoldfastHost",
             dependencies: [
                 "HoldfastCore",
+                "CHoldfastFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

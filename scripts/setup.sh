@@ -21,8 +21,9 @@ ROOT=$(dirname "$SCRIPT_DIR")
 # Debian packages (every name checked with `apt-cache policy` on bookworm).
 # xfonts-base: Xvnc and xterm need the core "fixed" font; it is only a
 # Recommends of tigervnc-standalone-server, which --no-install-recommends skips.
+# zlib1g-dev: the server links zlib (gzip of folder downloads as .tar.gz).
 RUN_PACKAGES=(
-  ca-certificates curl python3
+  ca-certificates curl python3 zlib1g-dev
   tmux bubblewrap restic slirp4netns iproute2 e2fsprogs util-linux
   tigervnc-standalone-server xfonts-base openbox xterm
   novnc

@@ -128,7 +128,11 @@ public func buildServer(
                 notices: notices,
                 origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init)),
                 trustedProxies: configuration.http.trustedProxies,
-                metricsToken: configuration.http.metricsToken
+                metricsToken: configuration.http.metricsToken,
+                files: WorkspaceFiles(
+                    // A change through the API is in a snapshot within the RPO, like one made in a session.
+                    configuration: .init(snapshotDelay: .seconds(min(30, configuration.backups.snapshotInterval))),
+                    backups: backups, repositories: repositories, accountFor: accountFor, now: now, logger: logger)
             )
         )
         let httpHost = configuration.http.host

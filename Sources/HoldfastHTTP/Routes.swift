@@ -16,6 +16,8 @@ public struct HTTPDependencies: Sendable {
     public var logger: Logger
     public var sessions: any SessionService
     public var workspaces: any WorkspaceService
+    /// The live workspace files (list, download, upload); `nil` leaves the files API out.
+    public var files: (any WorkspaceFileService)?
     public var support: any SupportService
     public var status: any StatusService
     public var continuity: any ContinuityService
@@ -56,7 +58,8 @@ public struct HTTPDependencies: Sendable {
         notices: SessionNotices = SessionNotices(),
         origins: OriginPolicy = OriginPolicy(),
         trustedProxies: [IPNetwork] = [],
-        metricsToken: String? = nil
+        metricsToken: String? = nil,
+        files: (any WorkspaceFileService)? = nil
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -78,6 +81,7 @@ public struct HTTPDependencies: Sendable {
         self.origins = origins
         self.trustedProxies = trustedProxies
         self.metricsToken = metricsToken
+        self.files = files
     }
 }
 
@@ -143,6 +147,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     )
     .add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces, audit: audit).add(to: api)
+    if let files = dependencies.files { WorkspaceFileRoutes(files: files).add(to: api) }
     SupportRoutes(repositories: dependencies.repositories, now: dependencies.now, audit: audit).add(to: api)
     TicketRoutes(support: dependencies.support).add(to: api)
     SuggestionRoutes(support: dependencies.support, audit: audit).add(to: api)

@@ -102,7 +102,7 @@ private struct PeerCredentials {
 }
 
 /// `O_PATH` (`<fcntl.h>`, the same on every Linux architecture we run on), hidden likewise.
-private let openPath: Int32 = 0o10_000_000
+let openPath: Int32 = 0o10_000_000
 
 /// The identity of a process's pid namespace (`pid:[4026532…]`), or `nil` when it is gone.
 func pidNamespace(of pid: pid_t) -> String? {

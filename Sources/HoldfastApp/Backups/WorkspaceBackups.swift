@@ -162,6 +162,73 @@ public actor WorkspaceBackups: WorkspaceService {
         self.volume(tenant: tenant, user: user).flatMap { $0.isMounted ? $0 : nil }
     }
 
+    // MARK: Before use
+
+    /// What `prepare` did to the workspace.
+    public struct Preparation: Sendable {
+        /// The workspace folder on this host.
+        public var path: String
+        /// The snapshot put back into a missing or empty workspace.
+        public var restored: Snapshot?
+        /// The newer snapshot that replaced a stale copy here, and the folder the copy was kept in.
+        public var replaced: (snapshot: Snapshot, keptAs: String)?
+    }
+
+    /// Makes the user's workspace ready on this host, as a session start or the files API needs
+    /// it: its quota volume mounted (so what is restored counts), the newest snapshot put back
+    /// when the host has no copy (a new host, a cleaned disk), and a copy that another host's newer
+    /// snapshot has overtaken kept aside rather than used.
+    ///
+    /// - Throws: `CoreError`s a user can read: `workspace_too_large`, `workspace_unavailable`,
+    ///   `workspace_restore_failed` (the backup store cannot be reached; try again).
+    public func prepare(tenant: Tenant, user: User) async throws -> Preparation {
+        do {
+            try await self.ensureVolume(
+                tenant: tenant.id, user: user.id, sizeGiB: tenant.effectiveLimits.diskGiB, owner: try await self.accountFor(user))
+        } catch let error as HostError where error.code == "workspace_too_large" {
+            throw CoreError(
+                .conflict, code: "workspace_too_large",
+                message: "Your files take more than your workspace quota of \(tenant.effectiveLimits.diskGiB) GiB; "
+                    + "ask your administrator for a larger quota.")
+        } catch {
+            self.logger.error("could not mount a workspace volume", metadata: ["user.id": "\(user.id)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
+        }
+        let zone = TimeZone(identifier: tenant.timeZone) ?? .gmt
+        let path = self.workspace(tenant: tenant.id, user: user.id)
+        var preparation = Preparation(path: path)
+        do {
+            preparation.restored = try await self.restoreIfMissing(tenant: tenant.id, user: user.id)
+        } catch {
+            self.logger.error("could not restore a workspace", metadata: ["user.id": "\(user.id)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_restore_failed",
+                message:
+                    "Your files could not be fetched from the backup store, so they are not opened here yet; try again in a few minutes.")
+        }
+        if preparation.restored == nil {
+            do {
+                preparation.replaced = try await self.replaceIfStale(
+                    tenant: tenant.id, user: user.id, owner: try await self.accountFor(user), zone: zone)
+            } catch {
+                self.logger.error("could not replace a stale workspace", metadata: ["user.id": "\(user.id)", "error": "\(error)"])
+                throw CoreError(
+                    .unavailable, code: "workspace_restore_failed",
+                    message: "A newer copy of your files than the one on this host could not be fetched from the backup store; "
+                        + "try again in a few minutes.")
+            }
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            self.logger.error("could not create a workspace", metadata: ["path": "\(path)", "error": "\(error)"])
+            throw CoreError(
+                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
+        }
+        return preparation
+    }
+
     // MARK: Snapshots
 
     /// Snapshots the workspace and returns once the snapshot is verified in the repository;

@@ -877,72 +877,22 @@ public actor SessionSupervisor: SessionService {
         return session
     }
 
-    /// The user's workspace on this host, put back from the newest snapshot when the host has no
-    /// copy (a new host, a cleaned disk), with the `restored` event for the new session's
-    /// timeline. A failed restore fails the start: a session on an empty workspace would look as
-    /// if the user's files were gone.
+    /// The user's workspace on this host (see `WorkspaceBackups.prepare`), with the `restored`
+    /// event for the new session's timeline. A failed restore fails the start: a session on an
+    /// empty workspace would look as if the user's files were gone.
     private func prepareWorkspace(tenant: Tenant, user: User) async throws -> (String, SessionEvent?) {
-        // The quota volume before the restore, so that what is restored lands in it (and counts).
-        do {
-            try await self.backups.ensureVolume(
-                tenant: tenant.id, user: user.id, sizeGiB: tenant.effectiveLimits.diskGiB, owner: try await self.accountFor(user))
-        } catch let error as HostError where error.code == "workspace_too_large" {
-            throw CoreError(
-                .conflict, code: "workspace_too_large",
-                message: "Your files take more than your workspace quota of \(tenant.effectiveLimits.diskGiB) GiB; "
-                    + "ask your administrator for a larger quota.")
-        } catch {
-            self.logger.error("could not mount a workspace volume", metadata: ["user.id": "\(user.id)", "error": "\(error)"])
-            throw CoreError(
-                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
-        }
-        let zone = TimeZone(identifier: tenant.timeZone) ?? .gmt
-        let account = user
-        let (tenant, user) = (tenant.id, user.id)
-        let path = self.backups.workspace(tenant: tenant, user: user)
-        let snapshot: Snapshot?
-        do {
-            snapshot = try await self.backups.restoreIfMissing(tenant: tenant, user: user)
-        } catch {
-            self.logger.error("could not restore a workspace before a start", metadata: ["user.id": "\(user)", "error": "\(error)"])
-            throw CoreError(
-                .unavailable, code: "workspace_restore_failed",
-                message:
-                    "Your files could not be fetched from the backup store, so the session was not started; try again in a few minutes.")
-        }
-        // A copy here that another host's newer snapshot has overtaken is kept aside, not used.
-        var replaced: (snapshot: Snapshot, keptAs: String)?
-        if snapshot == nil {
-            do {
-                replaced = try await self.backups.replaceIfStale(
-                    tenant: tenant, user: user, owner: try await self.accountFor(account), zone: zone)
-            } catch {
-                self.logger.error(
-                    "could not replace a stale workspace before a start", metadata: ["user.id": "\(user)", "error": "\(error)"])
-                throw CoreError(
-                    .unavailable, code: "workspace_restore_failed",
-                    message: "A newer copy of your files than the one on this host could not be fetched from the backup store, so "
-                        + "the session was not started; try again in a few minutes.")
-            }
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            self.logger.error("could not create a workspace", metadata: ["path": "\(path)", "error": "\(error)"])
-            throw CoreError(
-                .unavailable, code: "workspace_unavailable", message: "Your workspace could not be prepared on this host; try again.")
-        }
-        var event = snapshot.map {
+        let prepared = try await self.backups.prepare(tenant: tenant, user: user)
+        var event = prepared.restored.map {
             SessionEvent(
                 at: self.now(), type: .restored, detail: "workspace restored from snapshot \($0.shortID) of \($0.time.formatted(.iso8601))")
         }
-        if let replaced {
+        if let replaced = prepared.replaced {
             event = SessionEvent(
                 at: self.now(), type: .restored,
                 detail: "workspace replaced by the newer snapshot \(replaced.snapshot.shortID) of "
                     + "\(replaced.snapshot.time.formatted(.iso8601)); this host's older copy is kept in '\(replaced.keptAs)'")
         }
-        return (path, event)
+        return (prepared.path, event)
     }
 
     // MARK: Snapshots

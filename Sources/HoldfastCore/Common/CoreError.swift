@@ -18,6 +18,8 @@ public struct CoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case unauthenticated
         /// Too many attempts; retry later.
         case rateLimited
+        /// The input does not fit a limit (a workspace's disk quota).
+        case tooLarge
         /// A dependency (database, disk) failed; not the caller's fault.
         case unavailable
     }

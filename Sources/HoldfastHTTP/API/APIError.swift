@@ -71,6 +71,7 @@ extension APIError {
         case .forbidden: return .forbidden
         case .unauthenticated: return .unauthorized
         case .rateLimited: return .tooManyRequests
+        case .tooLarge: return .contentTooLarge
         case .unavailable: return .serviceUnavailable
         }
     }

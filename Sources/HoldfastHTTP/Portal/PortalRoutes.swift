@@ -19,6 +19,7 @@ struct PortalRoutes {
         router.get("admin", use: self.admin)
         router.get("sessions/:id", use: self.viewer)
         router.get("workspace", use: self.versions)
+        router.get("files", use: self.files)
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -47,6 +48,12 @@ struct PortalRoutes {
         let desktop = session.kind == .desktop
         let chrome = try await self.pages.chrome(title: desktop ? "Desktop" : "Terminal", user: user)
         return try self.pages.render(desktop ? "desktop" : "session", ViewerPage(page: chrome, session: SessionRow(session)))
+    }
+
+    /// The Files page: the script browses, uploads and downloads through `/api/v1/workspace/…`.
+    @Sendable func files(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let user = context.user else { return PageRenderer.signInFirst(request) }
+        return try self.pages.render("files", FilesPage(page: try await self.pages.chrome(title: "Files", user: user)))
     }
 
     /// The versions page: the user's snapshots, and one snapshot's folder to browse and restore from.
@@ -200,6 +207,10 @@ struct WorkspaceUsageLine: Hashable, Sendable {
     private static func grouped(_ value: Int) -> String {
         value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_GB")))
     }
+}
+
+struct FilesPage {
+    var page: PageChrome
 }
 
 struct ViewerPage {
