@@ -60,8 +60,8 @@ clean:
 
 # Benchmarks (bench/README.md): builds the release binaries in .build-release (nice'd), then
 # runs resume latency, start latency, held-session capacity, backups, RPO under churn, ticket
-# lists under wrk, SLA due dates and desktops (beside websockify) at normal priority; the figures are printed and saved in
-# bench/results/. Needs wrk for the ticket lists.
+# lists under wrk, SLA due dates, desktops (beside websockify) and files (beside nginx) at normal priority; the figures
+# are printed and saved in bench/results/. Needs wrk for the ticket lists and nginx for the files.
 .PHONY: bench
 bench: setup-test
 	nice -n 10 swift build -c release --scratch-path .build-release --product holdfast
@@ -76,6 +76,7 @@ bench: setup-test
 	$(VENV)/bin/python bench/sla_bench.py
 	$(VENV)/bin/python bench/density.py
 	$(VENV)/bin/python bench/desktop_bench.py
+	$(VENV)/bin/python bench/files_bench.py
 
 # Churn soak (bench/README.md, issue 15): 200 terminal sessions for 10 minutes with random drops,
 # silent links, resumes and expiries, S3 cut for 60 s and one kill -9 of the server; ~16 min

@@ -117,6 +117,8 @@ class CuttingRelay:
         for sock in sockets:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                # shutdown wakes a pump thread blocked in recv on it; a bare close would not reset it.
+                sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             except OSError:
                 pass

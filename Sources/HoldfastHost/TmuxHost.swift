@@ -108,6 +108,9 @@ public struct TmuxHost: SessionHost {
         set -g history-limit 10000
         set -sg escape-time 0
         set -g update-environment ""
+        # OSC 52 from programs (a vim or tmux yank) goes on to the browser, which asks the user
+        # before it writes their clipboard; tmux answers a read from its own buffer only.
+        set -s set-clipboard on
 
         """
     }

@@ -45,7 +45,9 @@ struct OperationsTests {
                 continuity: ContinuityDesk(
                     repositories: repositories, configuration: HoldfastConfiguration(), now: { Date() }, logger: Logger(label: "test")),
                 banners: SessionBanners(),
-                hostCapacity: { HostCapacity(memoryMiB: 2_048, pids: 32_768, diskGiB: 10) }
+                hostCapacity: { HostCapacity(memoryMiB: 2_048, pids: 32_768, diskGiB: 10) },
+                files: WorkspaceFiles(
+                    backups: backups, repositories: repositories, accountFor: { _ in nil }, now: { Date() }, logger: Logger(label: "test"))
             )
         )
         let routed = Set(
@@ -65,7 +67,7 @@ struct OperationsTests {
                 currentPath = nil
             } else if let path = currentPath, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":") {
                 let method = line.trimmingCharacters(in: .whitespaces).dropLast()
-                if ["get", "post", "put", "patch", "delete"].contains(method) {
+                if ["get", "post", "put", "patch", "delete", "head", "options"].contains(method) {
                     documented.insert("\(method) \(path)")
                 }
             }

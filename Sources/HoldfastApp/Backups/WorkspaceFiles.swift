@@ -32,11 +32,17 @@ public final class WorkspaceFiles: WorkspaceFileService {
         public var snapshotDelay: Duration
         /// How long a workspace made ready stays trusted to be ready (its volume mounted, its files here).
         public var preparedFor: TimeInterval
+        /// How long an upload's body may send nothing before the request is failed.
+        public var stallTimeout: Duration
 
-        public init(uploadExpiry: TimeInterval = 24 * 3600, snapshotDelay: Duration = .seconds(30), preparedFor: TimeInterval = 60) {
+        public init(
+            uploadExpiry: TimeInterval = 24 * 3600, snapshotDelay: Duration = .seconds(30), preparedFor: TimeInterval = 60,
+            stallTimeout: Duration = .seconds(60)
+        ) {
             self.uploadExpiry = uploadExpiry
             self.snapshotDelay = snapshotDelay
             self.preparedFor = preparedFor
+            self.stallTimeout = stallTimeout
         }
     }
 
@@ -213,32 +219,21 @@ public final class WorkspaceFiles: WorkspaceFileService {
         let name = Self.newID() + ".part"
         let file = try await self.blocking { try tree.uploadFile(name, create: true) }
         do {
-            var offset: Int64 = 0
-            var batch: [ByteBuffer] = []
-            var batched = 0
-            func flush() async throws {
-                guard !batch.isEmpty else { return }
-                let (pieces, start) = (batch, offset)
+            let written = Counter()
+            try await self.receive(body) { pieces in
                 try await self.blocking {
-                    var at = start
-                    for piece in pieces {
-                        try WorkspaceTree.write(piece, to: file, at: at)
-                        at += Int64(piece.readableBytes)
+                    try written.value.withLock { offset in
+                        for piece in pieces {
+                            if let length, offset + Int64(piece.readableBytes) > length {
+                                throw CoreError.invalidInput("body_too_long", "The body is longer than its Content-Length.")
+                            }
+                            try WorkspaceTree.write(piece, to: file, at: offset)
+                            offset += Int64(piece.readableBytes)
+                        }
                     }
                 }
-                offset += Int64(batched)
-                batch.removeAll(keepingCapacity: true)
-                batched = 0
             }
-            for try await piece in body {
-                if let length, offset + Int64(batched + piece.readableBytes) > length {
-                    throw CoreError.invalidInput("body_too_long", "The body is longer than its Content-Length.")
-                }
-                batch.append(piece)
-                batched += piece.readableBytes
-                if batched >= Self.batchBytes { try await flush() }
-            }
-            try await flush()
+            let offset = written.value.withLock { $0 }
             if let length, offset != length {
                 throw CoreError.invalidInput("body_incomplete", "The body ended after \(offset) of \(length) bytes; send the file again.")
             }
@@ -253,6 +248,54 @@ public final class WorkspaceFiles: WorkspaceFileService {
 
     /// Bytes gathered before one trip to the thread pool writes them.
     static let batchBytes = 1 << 20
+
+    /// A count several tasks share.
+    final class Counter: Sendable {
+        let value = Mutex<Int64>(0)
+    }
+
+    /// When the last byte of a request body arrived.
+    final class LastByte: Sendable {
+        let at = Mutex(ContinuousClock.now)
+    }
+
+    /// Reads `body` in batches of about `batchBytes` and hands each to `write`, in order. A body
+    /// that sends nothing for `stallTimeout` fails with `408 upload_stalled`: a link that died
+    /// without a reset would otherwise hold the request (and the server's shutdown) forever; the
+    /// client resumes from the offset when it is back.
+    private func receive(_ body: RequestBody, _ write: @escaping @Sendable ([ByteBuffer]) async throws -> Void) async throws {
+        let last = LastByte()
+        let timeout = self.configuration.stallTimeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var batch: [ByteBuffer] = []
+                var batched = 0
+                for try await piece in body {
+                    last.at.withLock { $0 = .now }
+                    batch.append(piece)
+                    batched += piece.readableBytes
+                    guard batched >= Self.batchBytes else { continue }
+                    try await write(batch)
+                    last.at.withLock { $0 = .now }
+                    batch.removeAll(keepingCapacity: true)
+                    batched = 0
+                }
+                if !batch.isEmpty { try await write(batch) }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    if last.at.withLock({ ContinuousClock.now - $0 }) > timeout {
+                        throw APIError(
+                            .requestTimeout, code: "upload_stalled",
+                            message: "No bytes arrived for \(timeout); the upload stopped. Resume it from its offset.")
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
 
     // MARK: Resumable uploads (tus)
 
@@ -311,13 +354,7 @@ public final class WorkspaceFiles: WorkspaceFileService {
             throw CoreError.invalidInput(
                 "chunk_too_large", "These \(length) bytes from \(offset) go past the upload's declared length of \(total) bytes.")
         }
-        var batch: [ByteBuffer] = []
-        var batched = 0
-        func flush() async throws {
-            guard !batch.isEmpty else { return }
-            let pieces = batch
-            batch.removeAll(keepingCapacity: true)
-            batched = 0
+        try await self.receive(body) { pieces in
             try await self.blocking {
                 try slot.state.withLock { state in
                     guard state.generation == generation, !state.gone else {
@@ -334,12 +371,6 @@ public final class WorkspaceFiles: WorkspaceFileService {
                 }
             }
         }
-        for try await piece in body {
-            batch.append(piece)
-            batched += piece.readableBytes
-            if batched >= Self.batchBytes { try await flush() }
-        }
-        try await flush()
         var upload = self.state(of: slot)
         if upload.offset == total {
             upload.completed = try await self.complete(slot, in: tree, user: user)

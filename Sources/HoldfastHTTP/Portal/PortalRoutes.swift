@@ -72,7 +72,7 @@ struct PortalRoutes {
             guard let snapshot = snapshots.first(where: { $0.id.hasPrefix(id) }) else {
                 throw CoreError.notFound("You have no snapshot \(id).")
             }
-            let path = try WorkspacePath(request.uri.queryParameters.get("path").map { String($0) } ?? "")
+            let path = try WorkspacePath(request.uri.formParameters["path"] ?? "")
             let entries = try await self.workspaces.files(in: snapshot.id, path: path, for: user)
             page.select(snapshot, path: path, entries: entries)
         }

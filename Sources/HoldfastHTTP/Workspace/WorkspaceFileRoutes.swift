@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HoldfastCore
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 
 /// `/workspace/files`, `/workspace/folders`, `/workspace/moves` and `/workspace/uploads`: the
@@ -35,13 +36,13 @@ struct WorkspaceFileRoutes {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        let query = request.uri.queryParameters
-        let path = try Self.path(query.get("path"))
-        if let list = query.get("list"), list == "1" || list == "true" {
+        let query = request.uri.formParameters
+        let path = try Self.path(query["path"])
+        if let list = query["list"], list == "1" || list == "true" {
             return try await self.list(path, request: request, context: context, user: user)
         }
         var format: WorkspaceArchiveFormat?
-        if let text = query.get("format") {
+        if let text = query["format"] {
             guard let known = WorkspaceArchiveFormat(rawValue: String(text)) else {
                 throw CoreError.invalidInput("invalid_format", "format must be zip or tar.gz (it was '\(text.prefix(40))').")
             }
@@ -67,17 +68,17 @@ struct WorkspaceFileRoutes {
     }
 
     private func list(_ path: WorkspacePath, request: Request, context: AppRequestContext, user: User) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = request.uri.formParameters
         var limit = Self.defaultPage
-        if let text = query.get("limit") {
+        if let text = query["limit"] {
             guard let number = Int(text), (1...Self.largestPage).contains(number) else {
                 throw CoreError.invalidInput("invalid_limit", "limit must be a number from 1 to \(Self.largestPage).")
             }
             limit = number
         }
         var after: [UInt8]?
-        if let cursor = query.get("cursor") {
-            guard let bytes = Self.base64URLDecoded(String(cursor)) else {
+        if let cursor = query["cursor"] {
+            guard let bytes = Self.base64URLDecoded(cursor) else {
                 throw CoreError.invalidInput("invalid_cursor", "cursor must be the nextCursor of the previous page.")
             }
             after = bytes
@@ -92,9 +93,9 @@ struct WorkspaceFileRoutes {
 
     @Sendable func put(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<FileDTO> {
         let user = try context.requireUser()
-        let query = request.uri.queryParameters
-        let path = try Self.path(query.get("path"))
-        let overwrite = query.get("overwrite").map { $0 == "true" || $0 == "1" } ?? false
+        let query = request.uri.formParameters
+        let path = try Self.path(query["path"])
+        let overwrite = query["overwrite"].map { $0 == "true" || $0 == "1" } ?? false
         let length = try request.headers[.contentLength].map { text -> Int64 in
             guard let value = Int64(text), value >= 0 else {
                 throw CoreError.invalidInput("invalid_length", "Content-Length is not a size.")
@@ -107,7 +108,7 @@ struct WorkspaceFileRoutes {
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> TrashedDTO {
         let user = try context.requireUser()
-        let path = try Self.path(request.uri.queryParameters.get("path"))
+        let path = try Self.path(request.uri.formParameters["path"])
         let trashed = try await self.files.trash(path, for: user)
         return TrashedDTO(path: path.description, trashedTo: trashed.description)
     }
@@ -462,4 +463,21 @@ struct TrashedDTO: ResponseEncodable {
 
 struct PathDTO: ResponseEncodable {
     var path: String
+}
+
+extension URI {
+    /// The query as a form encodes it (`application/x-www-form-urlencoded`): `+` is a space, as
+    /// browsers' `URLSearchParams`, HTML forms and HTTP libraries send it, then `%XX` escapes.
+    /// Hummingbird's `queryParameters` undoes only the escapes, so `a+b.txt` would stay `a+b.txt`.
+    /// The first of a repeated name wins; a value whose escapes are not UTF-8 is left out.
+    var formParameters: [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in (self.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else { continue }
+            if parameters[name] == nil { parameters[name] = value }
+        }
+        return parameters
+    }
 }

@@ -24,7 +24,7 @@ struct WorkspaceRoutes {
     @Sendable func files(_ request: Request, context: AppRequestContext) async throws -> ListDTO<SnapshotEntryDTO> {
         let user = try context.requireUser()
         let snapshot = try Self.snapshotID(context.parameters.get("id") ?? "")
-        let path = try WorkspacePath(request.uri.queryParameters.get("path") ?? "")
+        let path = try WorkspacePath(request.uri.formParameters["path"] ?? "")
         return ListDTO(items: try await self.workspaces.files(in: snapshot, path: path, for: user).map(SnapshotEntryDTO.init))
     }
 

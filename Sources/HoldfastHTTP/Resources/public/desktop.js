@@ -96,6 +96,8 @@ for (const button of document.querySelectorAll("[data-keys]")) {
   });
 }
 scale.addEventListener("change", applyView);
+// Files dropped onto the desktop go into the home folder.
+HoldfastUploads.acceptDrops(screen, HoldfastUploads.dropIntoHome);
 clipboardToggle.addEventListener("click", () => {
   clipboardPanel.hidden = !clipboardPanel.hidden;
   clipboardToggle.setAttribute("aria-expanded", String(!clipboardPanel.hidden));
