@@ -501,3 +501,31 @@ def test_files_work_without_a_session_restored_first_and_backed_up(binary, data_
         assert response.content == b"It was a dark and stormy night."
     finally:
         server.stop()
+
+
+def test_a_client_that_expects_100_continue_is_not_kept_waiting(server: Server):
+    """curl sends `Expect: 100-continue` before a large body and waits for the interim answer."""
+    http = member(server)
+    ready_workspace(server, http)
+    port = int(server.url.rsplit(":", 1)[1])
+    body = os.urandom(2 * MIB)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"PUT /api/v1/workspace/files?path=expected.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: {http.headers['Authorization']}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+            ).encode()
+        )
+        sock.settimeout(0.5)  # curl waits 1 s before it sends anyway
+        interim = sock.recv(4096).decode(errors="replace")
+        assert interim.startswith("HTTP/1.1 100 Continue"), interim
+        sock.settimeout(30)
+        sock.sendall(body)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert (workspace_of(server, http) / "expected.bin").read_bytes() == body

@@ -106,6 +106,10 @@ public func buildServer(
                 refuseNewSessions: { refusal in await supervisor.setMaintenanceRefusal(refusal) },
                 closeAllForMaintenance: { await supervisor.closeAllForMaintenance() }),
             banners: banners, baseURL: configuration.resolvedPublicURL, now: now, logger: logger)
+        let files = WorkspaceFiles(
+            // A change through the API is in a snapshot within the RPO, like one made in a session.
+            configuration: .init(snapshotDelay: .seconds(min(30, configuration.backups.snapshotInterval))),
+            backups: backups, repositories: repositories, accountFor: accountFor, now: now, logger: logger)
         let router = try await buildRouter(
             HTTPDependencies(
                 repositories: repositories,
@@ -129,10 +133,7 @@ public func buildServer(
                 origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init)),
                 trustedProxies: configuration.http.trustedProxies,
                 metricsToken: configuration.http.metricsToken,
-                files: WorkspaceFiles(
-                    // A change through the API is in a snapshot within the RPO, like one made in a session.
-                    configuration: .init(snapshotDelay: .seconds(min(30, configuration.backups.snapshotInterval))),
-                    backups: backups, repositories: repositories, accountFor: accountFor, now: now, logger: logger)
+                files: files
             )
         )
         let httpHost = configuration.http.host
@@ -149,6 +150,7 @@ public func buildServer(
             services: [
                 DatabaseService(database: database),
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
+                UploadSweeper(files: files),
                 SessionClock(supervisor: supervisor),
                 SessionLimitWatch(
                     supervisor: supervisor, host: sessionHost, repositories: repositories, notices: notices, now: now, logger: logger),
@@ -221,6 +223,19 @@ struct DatabaseService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await self.database.close()
+    }
+}
+
+/// Removes unfinished uploads left for a day, every hour (a user who never comes back would keep
+/// them on their quota otherwise).
+struct UploadSweeper: Service {
+    let files: WorkspaceFiles
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            await self.files.expireUploads()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
     }
 }
 

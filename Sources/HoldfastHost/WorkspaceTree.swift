@@ -327,8 +327,10 @@ public struct WorkspaceTree: Sendable {
     /// where it went. Nothing is deleted: the next snapshot still holds it.
     public func trash(_ path: WorkspacePath) throws(CoreError) -> WorkspacePath {
         guard !path.isRoot else { throw CoreError.invalidInput("invalid_path", "Your whole workspace cannot be deleted.") }
-        guard path.components.first != Self.trashName || path.components.count == 1 else {
-            throw CoreError.conflict("already_in_trash", "'\(path)' is in the trash already.")
+        guard path.components.first != Self.trashName else {
+            throw CoreError.conflict(
+                "already_in_trash",
+                path.components.count == 1 ? "The trash cannot go into the trash." : "'\(path)' is in the trash already.")
         }
         let root = try self.openRoot()
         let parent = try self.folder(path.parent, in: root, create: false)

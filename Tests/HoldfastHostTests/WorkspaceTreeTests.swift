@@ -73,9 +73,11 @@ struct WorkspaceTreeTests {
             let trashed = try FileManager.default.contentsOfDirectory(atPath: tree.root + "/.trash").sorted()
             #expect(trashed == ["report (2).pdf", "report.pdf"])
             #expect(!FileManager.default.fileExists(atPath: tree.root + "/report.pdf"))
-            #expect {
-                _ = try tree.trash(WorkspacePath(".trash/report.pdf"))
-            } throws: { ($0 as? CoreError)?.code == "already_in_trash" }
+            for inTrash in [".trash/report.pdf", ".trash"] {
+                #expect {
+                    _ = try tree.trash(WorkspacePath(inTrash))
+                } throws: { ($0 as? CoreError)?.code == "already_in_trash" }
+            }
         }
     }
 

@@ -429,18 +429,58 @@ public final class WorkspaceFiles: WorkspaceFileService {
         }
     }
 
+    /// Removes every user's uploads on this host untouched for `uploadExpiry`: those in the
+    /// volumes' uploads folders and in the plain one of workspaces without a quota.
+    public func expireUploads() async {
+        let volumes = self.backups.configuration.volumesDirectory
+        let plain = URL(fileURLWithPath: self.backups.configuration.restoresDirectory).appendingPathComponent("uploads").path
+        let expiry = self.configuration.uploadExpiry
+        let now = self.now()
+        let removed =
+            (try? await self.blocking { () -> Int in
+                var folders: [String] = []
+                let manager = FileManager.default
+                for tenant in (try? manager.contentsOfDirectory(atPath: plain)) ?? [] {
+                    for user in (try? manager.contentsOfDirectory(atPath: plain + "/" + tenant)) ?? [] {
+                        folders.append("\(plain)/\(tenant)/\(user)")
+                    }
+                }
+                if let volumes {
+                    for tenant in (try? manager.contentsOfDirectory(atPath: volumes)) ?? [] {
+                        for entry in (try? manager.contentsOfDirectory(atPath: volumes + "/" + tenant)) ?? [] where entry.hasSuffix(".mnt")
+                        {
+                            folders.append("\(volumes)/\(tenant)/\(entry)/staging/uploads")
+                        }
+                    }
+                }
+                var removed = 0
+                for folder in folders {
+                    for id in Self.expiredUploads(in: folder, olderThan: expiry, now: now) {
+                        for suffix in [".part", ".json"] { try? manager.removeItem(atPath: folder + "/" + id + suffix) }
+                        removed += 1
+                    }
+                }
+                return removed
+            }) ?? 0
+        if removed > 0 {
+            self.logger.info("unfinished uploads expired and were removed", metadata: ["count": "\(removed)"])
+        }
+    }
+
+    /// The uploads in `folder` whose bytes were last written more than `expiry` ago.
+    static func expiredUploads(in folder: String, olderThan expiry: TimeInterval, now: Date) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.filter { id in
+            let touched = (try? FileManager.default.attributesOfItem(atPath: folder + "/" + id + ".part"))?[.modificationDate] as? Date
+            return touched.map { now.timeIntervalSince($0) > expiry } ?? true
+        }
+    }
+
     /// Removes this user's uploads untouched for `uploadExpiry`.
     private func expireUploads(in tree: WorkspaceTree, user: User) async throws {
         let expiry = self.configuration.uploadExpiry
         let now = self.now()
-        let expired = try await self.blocking { () -> [String] in
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: tree.uploadsDirectory)) ?? []
-            return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.filter { id in
-                let part = tree.uploadsDirectory + "/" + id + ".part"
-                let touched = (try? FileManager.default.attributesOfItem(atPath: part))?[.modificationDate] as? Date
-                return touched.map { now.timeIntervalSince($0) > expiry } ?? true
-            }
-        }
+        let expired = try await self.blocking { Self.expiredUploads(in: tree.uploadsDirectory, olderThan: expiry, now: now) }
         for id in expired {
             let removed = self.slots.withLock { $0.removeValue(forKey: self.slotKey(user, id)) }
             removed?.state.withLock { $0.gone = true }

@@ -23,7 +23,8 @@ extension HTTPServerBuilder {
                 base: HTTP1WebSocketUpgradeChannel(
                     responder: responder,
                     webSocketResponder: webSocketResponder,
-                    configuration: .init(http1: .init(idleTimeout: TimeAmount(idleTimeout)), ws: webSocket)
+                    configuration: .init(
+                        http1: .init(additionalChannelHandlers: [ExpectContinue()], idleTimeout: TimeAmount(idleTimeout)), ws: webSocket)
                 ),
                 headerTimeout: TimeAmount(headerTimeout)
             )

@@ -154,8 +154,14 @@ document.addEventListener("DOMContentLoaded", () => {
       download.textContent = item.kind === "directory" ? "Download .zip" : "Download";
       actions.append(download, " ");
     }
+    // The trash itself stays put, and what is in it can be renamed but not deleted again.
+    if (item.path === ".trash") return tr;
     const rename = button("Rename", "rename", "linkish");
     rename.addEventListener("click", () => startRename(tr, item));
+    if (item.path.startsWith(".trash/")) {
+      actions.append(rename);
+      return tr;
+    }
     const remove = button("Delete", "delete", "linkish danger");
     remove.addEventListener("click", () => trash(tr, item, remove));
     actions.append(rename, " ", remove);
