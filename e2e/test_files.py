@@ -187,9 +187,11 @@ def test_a_resumed_upload_takes_over_from_a_connection_that_went_silent(server: 
         f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     stale.sendall(head + body[: 2 * MIB])
+    # Watched on disk: asking the server (HEAD) would itself take the upload over.
+    (part,) = server.data_dir.glob(f"volumes/*/*.mnt/staging/uploads/{created.headers['Location'].rsplit('/', 1)[1]}.part")
     deadline = time.monotonic() + 10
-    while offset_of(http, url) < MIB and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while part.stat().st_size < MIB and time.monotonic() < deadline:
+        time.sleep(0.05)
     offset = offset_of(http, url)
     assert 0 < offset <= 2 * MIB
     response = patch(http, url, offset, body[offset:])

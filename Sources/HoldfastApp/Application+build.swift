@@ -109,7 +109,8 @@ public func buildServer(
         let files = WorkspaceFiles(
             // A change through the API is in a snapshot within the RPO, like one made in a session.
             configuration: .init(snapshotDelay: .seconds(min(30, configuration.backups.snapshotInterval))),
-            backups: backups, repositories: repositories, accountFor: accountFor, now: now, logger: logger)
+            backups: backups, repositories: repositories, accountFor: accountFor, now: now, logger: logger,
+            hasOpenSession: { user in try await !supervisor.sessions(of: user, includeClosed: false).isEmpty })
         let router = try await buildRouter(
             HTTPDependencies(
                 repositories: repositories,

@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// Before the first call for a user (and again after `preparedFor`), the workspace is made
 /// ready as a session start would make it (`WorkspaceBackups.prepare`: volume mounted, restored
-/// from the newest snapshot when missing here). File work runs on NIO's thread pool through
+/// from the newest snapshot when missing here) — unless a session of the user is open, whose
+/// start did that already. File work runs on NIO's thread pool through
 /// `WorkspaceTree`, which resolves every path beneath the workspace root in the kernel.
 ///
 /// Resumable uploads (tus) live in the workspace's root-only uploads folder as `ID.part` (the
@@ -89,14 +90,18 @@ public final class WorkspaceFiles: WorkspaceFileService {
     let accountFor: @Sendable (User) async throws -> UnixAccount?
     let now: @Sendable () -> Date
     let logger: Logger
+    /// Whether the user has a session that is not closed; its start made the workspace ready.
+    let hasOpenSession: @Sendable (User) async throws -> Bool
     private let prepared = Mutex<[Key: Date]>([:])
     private let slots = Mutex<[String: Slot]>([:])
     private let snapshotsDue = Mutex<Set<Key>>([])
 
     public init(
         configuration: Configuration = .init(), backups: WorkspaceBackups, repositories: Repositories,
-        accountFor: @escaping @Sendable (User) async throws -> UnixAccount?, now: @escaping @Sendable () -> Date, logger: Logger
+        accountFor: @escaping @Sendable (User) async throws -> UnixAccount?, now: @escaping @Sendable () -> Date, logger: Logger,
+        hasOpenSession: @escaping @Sendable (User) async throws -> Bool = { _ in false }
     ) {
+        self.hasOpenSession = hasOpenSession
         self.configuration = configuration
         self.backups = backups
         self.repositories = repositories
@@ -112,7 +117,9 @@ public final class WorkspaceFiles: WorkspaceFileService {
         let key = Key(tenant: user.tenantID, user: user.id)
         let now = self.now()
         let ready = self.prepared.withLock { $0[key].map { now.timeIntervalSince($0) < self.configuration.preparedFor } ?? false }
-        if !ready {
+        // A session's workspace is live: an empty one is what the user emptied, never a copy to
+        // restore over (that would bring back the files they deleted).
+        if !ready, try await !self.hasOpenSession(user) {
             guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
                 throw CoreError.notFound("Your organisation is not known here.")
             }
