@@ -17,12 +17,12 @@ import NIOCore
 /// Not thread-safe: one caller asks for the pieces in turn (each `next` blocks on the disk; call
 /// it off the cooperative pool).
 public final class WorkspaceArchive: @unchecked Sendable {
-    public enum Format: String, Sendable, CaseIterable {
-        case zip
-        case tarGzip = "tar.gz"
+    public typealias Format = WorkspaceArchiveFormat
 
-        public var contentType: String { self == .zip ? "application/zip" : "application/gzip" }
-    }
+    /// How deep folders are followed: each level holds a descriptor open while the archive is
+    /// made, and a user's folder nested thousands deep must not use up the server's descriptors.
+    /// Deeper folders are left out (their entry is there, empty).
+    public static let deepestFolder = 64
 
     /// About how much one `next` returns.
     public static let pieceSize = 1 << 20
@@ -167,6 +167,10 @@ public final class WorkspaceArchive: @unchecked Sendable {
                 self.appendDescriptor(self.central[self.central.count - 1])
             }
         case S_IFDIR:
+            guard self.stack.count <= Self.deepestFolder else {
+                self.addFolderHeader(path + [0x2F], status: status)
+                return
+            }
             let fd = openat(folder.descriptor.fd, cName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { return }
             let descriptor = WorkspaceTree.Descriptor(fd)

@@ -51,9 +51,8 @@ public struct WorkspaceTree: Sendable {
 
     /// What `stat` says about an entry.
     public struct Info: Sendable, Hashable {
-        public enum Kind: String, Sendable, Hashable {
-            case file, directory, symlink, other
-        }
+        /// The same kinds a snapshot's entries have.
+        public typealias Kind = SnapshotEntry.Kind
 
         public var kind: Kind
         public var size: Int64
@@ -359,6 +358,12 @@ public struct WorkspaceTree: Sendable {
     }
 
     // MARK: Helpers
+
+    /// `renameat2(source, target, RENAME_NOREPLACE)` on paths: fails with `EEXIST` rather than
+    /// replace the target, and never follows a link in either last component.
+    public static func renameNoReplace(_ source: String, _ target: String) -> Int32 {
+        holdfast_rename(AT_FDCWD, source, AT_FDCWD, target, 1)
+    }
 
     /// Opens the folder `path` as an `O_PATH` descriptor; with `create`, missing folders are made
     /// (owned by the user) one by one, each resolved beneath the root again.

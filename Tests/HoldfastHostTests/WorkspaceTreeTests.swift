@@ -131,6 +131,28 @@ struct WorkspaceTreeTests {
         }
     }
 
+    @Test func foldersNestedDeeperThanTheCapAreLeftOutNotFollowed() throws {
+        try withTree { tree, _ in
+            var path = tree.root
+            for _ in 0..<(WorkspaceArchive.deepestFolder + 10) {
+                path += "/d"
+                #expect(mkdir(path, 0o755) == 0)
+            }
+            try "deep".write(toFile: path + "/leaf.txt", atomically: true, encoding: .utf8)
+            let open = { () -> Int in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+            let before = open()
+            let archive = try WorkspaceArchive(folder: try tree.openForReading(.root).0, name: "", format: .zip)
+            var most = 0
+            var bytes = Data()
+            while let piece = try archive.next(allocator: ByteBufferAllocator()) {
+                bytes.append(contentsOf: piece.readableBytesView)
+                most = max(most, open() - before)
+            }
+            #expect(!bytes.isEmpty && most <= WorkspaceArchive.deepestFolder + 8)
+            #expect(bytes.range(of: Data("leaf.txt".utf8)) == nil)
+        }
+    }
+
     private func python(_ program: String, _ argument: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")

@@ -597,14 +597,7 @@ public actor WorkspaceBackups: WorkspaceService {
 
 /// `renameat2(…, RENAME_NOREPLACE)`: fails with EEXIST rather than replace the target.
 private func renameNoReplace(_ source: String, _ target: String) -> Int32 {
-    // Glibc's module hides renameat2 (no _GNU_SOURCE); look it up in the C library.
-    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else {
-        errno = ENOSYS
-        return -1
-    }
-    let renameNoReplaceFlag: UInt32 = 1  // RENAME_NOREPLACE, <linux/fs.h>
-    return unsafeBitCast(symbol, to: RenameAt2.self)(AT_FDCWD, source, AT_FDCWD, target, renameNoReplaceFlag)
+    WorkspaceTree.renameNoReplace(source, target)
 }
 
 /// Cheap looks at a workspace folder.

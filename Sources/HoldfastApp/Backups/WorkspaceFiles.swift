@@ -35,11 +35,14 @@ public final class WorkspaceFiles: WorkspaceFileService {
         public var preparedFor: TimeInterval
         /// How long an upload's body may send nothing before the request is failed.
         public var stallTimeout: Duration
+        /// How many file operations run at once (more wait their turn).
+        public var threads: Int
 
         public init(
             uploadExpiry: TimeInterval = 24 * 3600, snapshotDelay: Duration = .seconds(30), preparedFor: TimeInterval = 60,
-            stallTimeout: Duration = .seconds(60)
+            stallTimeout: Duration = .seconds(60), threads: Int = 4
         ) {
+            self.threads = threads
             self.uploadExpiry = uploadExpiry
             self.snapshotDelay = snapshotDelay
             self.preparedFor = preparedFor
@@ -92,7 +95,12 @@ public final class WorkspaceFiles: WorkspaceFileService {
     let logger: Logger
     /// Whether the user has a session that is not closed; its start made the workspace ready.
     let hasOpenSession: @Sendable (User) async throws -> Bool
-    private let prepared = Mutex<[Key: Date]>([:])
+    /// Threads for the file work (reads, writes, `fdatasync` of a whole upload, archives), apart
+    /// from NIO's shared pool: a slow disk under one user's upload must not hold up a session's
+    /// launch or a sign-in's bcrypt, which use that one.
+    let threads: NIOThreadPool
+    /// Each user's workspace as last made ready, and when.
+    private let prepared = Mutex<[Key: (at: Date, tree: WorkspaceTree)]>([:])
     private let slots = Mutex<[String: Slot]>([:])
     private let snapshotsDue = Mutex<Set<Key>>([])
 
@@ -108,36 +116,53 @@ public final class WorkspaceFiles: WorkspaceFileService {
         self.accountFor = accountFor
         self.now = now
         self.logger = logger
+        let threads = NIOThreadPool(numberOfThreads: configuration.threads)
+        threads.start()
+        self.threads = threads
+    }
+
+    deinit {
+        self.threads.shutdownGracefully { _ in }
     }
 
     // MARK: The workspace
 
     /// The user's workspace on this host, made ready first when it was not lately.
+    ///
+    /// The tree is kept for `preparedFor`: a resumable upload asks for it at every request, and
+    /// finding it costs a look at the store (the user's account, an open session) and a read of
+    /// the mount table.
     func tree(for user: User) async throws -> WorkspaceTree {
         let key = Key(tenant: user.tenantID, user: user.id)
         let now = self.now()
-        let ready = self.prepared.withLock { $0[key].map { now.timeIntervalSince($0) < self.configuration.preparedFor } ?? false }
+        if let known = self.prepared.withLock({ $0[key] }), now.timeIntervalSince(known.at) < self.configuration.preparedFor {
+            return known.tree
+        }
         // A session's workspace is live: an empty one is what the user emptied, never a copy to
         // restore over (that would bring back the files they deleted).
-        if !ready, try await !self.hasOpenSession(user) {
+        if try await !self.hasOpenSession(user) {
             guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
                 throw CoreError.notFound("Your organisation is not known here.")
             }
             _ = try await self.backups.prepare(tenant: tenant, user: user)
-            self.prepared.withLock { $0[key] = now }
         }
         let owner = try await self.accountFor(user)
+        let tree: WorkspaceTree
         if let volume = self.backups.mountedVolume(tenant: user.tenantID, user: user.id) {
-            return WorkspaceTree(root: volume.home, uploadsDirectory: volume.stagingDirectory + "/uploads", owner: owner)
+            tree = WorkspaceTree(root: volume.home, uploadsDirectory: volume.stagingDirectory + "/uploads", owner: owner)
+        } else {
+            let uploads = URL(fileURLWithPath: self.backups.configuration.restoresDirectory).appendingPathComponent("uploads")
+                .appendingPathComponent(user.tenantID.description).appendingPathComponent(user.id.description).path
+            tree = WorkspaceTree(
+                root: self.backups.workspace(tenant: user.tenantID, user: user.id), uploadsDirectory: uploads, owner: owner)
         }
-        let uploads = URL(fileURLWithPath: self.backups.configuration.restoresDirectory).appendingPathComponent("uploads")
-            .appendingPathComponent(user.tenantID.description).appendingPathComponent(user.id.description).path
-        return WorkspaceTree(root: self.backups.workspace(tenant: user.tenantID, user: user.id), uploadsDirectory: uploads, owner: owner)
+        self.prepared.withLock { $0[key] = (now, tree) }
+        return tree
     }
 
     /// Runs blocking file work on NIO's thread pool, off the cooperative one.
     private func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
-        try await NIOThreadPool.singleton.runIfActive(work)
+        try await self.threads.runIfActive(work)
     }
 
     // MARK: Reading
@@ -147,7 +172,7 @@ public final class WorkspaceFiles: WorkspaceFileService {
         let (entries, more) = try await self.blocking { try tree.list(path, after: after, limit: limit) }
         return WorkspaceFolderPage(
             entries: entries.map {
-                WorkspaceFolderEntry(name: $0.name, kind: Self.kind($0.info.kind), size: $0.info.size, modifiedAt: $0.info.modifiedAt)
+                WorkspaceFolderEntry(name: $0.name, kind: $0.info.kind, size: $0.info.size, modifiedAt: $0.info.modifiedAt)
             }, more: more)
     }
 
@@ -158,18 +183,19 @@ public final class WorkspaceFiles: WorkspaceFileService {
             guard format == nil else {
                 throw CoreError.invalidInput("invalid_format", "'\(path)' is a file; format= applies to folders only.")
             }
-            return .file(name: path.name, FileReader(descriptor: descriptor, info: info))
+            return .file(name: path.name, FileReader(descriptor: descriptor, info: info, threads: self.threads))
         }
         let chosen = format ?? .zip
         let archive = try await self.blocking {
-            try WorkspaceArchive(folder: descriptor, name: path.name, format: chosen == .zip ? .zip : .tarGzip)
+            try WorkspaceArchive(folder: descriptor, name: path.name, format: chosen)
         }
-        return .archive(name: path.name, chosen, ArchiveStream(archive: archive))
+        return .archive(name: path.name, chosen, ArchiveStream(archive: archive, threads: self.threads))
     }
 
     struct FileReader: WorkspaceFileReader {
         let descriptor: WorkspaceTree.Descriptor
         let info: WorkspaceTree.Info
+        let threads: NIOThreadPool
 
         var size: Int64 { self.info.size }
         var modifiedAt: Date { self.info.modifiedAt }
@@ -178,7 +204,7 @@ public final class WorkspaceFiles: WorkspaceFileService {
         func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
             let end = min(Int64(count), self.info.size - offset)
             guard end > 0 else { return ByteBuffer() }
-            return try await NIOThreadPool.singleton.runIfActive { [descriptor] in
+            return try await self.threads.runIfActive { [descriptor] in
                 try WorkspaceTree.read(descriptor, at: offset, count: Int(end), allocator: ByteBufferAllocator())
             }
         }
@@ -186,9 +212,10 @@ public final class WorkspaceFiles: WorkspaceFileService {
 
     struct ArchiveStream: WorkspaceArchiveStream {
         let archive: WorkspaceArchive
+        let threads: NIOThreadPool
 
         func next() async throws -> ByteBuffer? {
-            try await NIOThreadPool.singleton.runIfActive { [archive] in try archive.next(allocator: ByteBufferAllocator()) }
+            try await self.threads.runIfActive { [archive] in try archive.next(allocator: ByteBufferAllocator()) }
         }
     }
 
@@ -563,10 +590,6 @@ public final class WorkspaceFiles: WorkspaceFileService {
 
     static func newID() -> String {
         (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
-
-    static func kind(_ kind: WorkspaceTree.Info.Kind) -> WorkspaceFileInfo.Kind {
-        WorkspaceFileInfo.Kind(rawValue: kind.rawValue) ?? .other
     }
 
     /// "1.5 GiB", "312 MiB", "12 KiB", "80 bytes".

@@ -102,6 +102,14 @@ public struct SnapshotEntry: Sendable, Codable, Hashable {
     }
 }
 
+/// How a folder of a workspace is downloaded: one archive, produced while it is sent.
+public enum WorkspaceArchiveFormat: String, Sendable, CaseIterable {
+    case zip
+    case tarGzip = "tar.gz"
+
+    public var contentType: String { self == .zip ? "application/zip" : "application/gzip" }
+}
+
 /// What a restore wrote, and from which snapshot (the id given may have been a prefix).
 public struct RestoreSummary: Sendable, Codable, Hashable {
     public var snapshot: Snapshot

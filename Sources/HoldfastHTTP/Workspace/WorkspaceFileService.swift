@@ -34,17 +34,9 @@ public protocol WorkspaceFileService: Sendable {
     func cancelUpload(_ id: String, for user: User) async throws
 }
 
-public enum WorkspaceArchiveFormat: String, Sendable, CaseIterable {
-    case zip
-    case tarGzip = "tar.gz"
-
-    public var contentType: String { self == .zip ? "application/zip" : "application/gzip" }
-}
-
 public struct WorkspaceFileInfo: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable {
-        case file, directory, symlink, other
-    }
+    /// The same kinds a snapshot's entries have.
+    public typealias Kind = SnapshotEntry.Kind
 
     public var path: WorkspacePath
     public var kind: Kind
