@@ -88,53 +88,94 @@ public struct DesktopProgram: Sendable, Hashable {
     }
 }
 
-/// A viewer's connection to a desktop's VNC server: the server's Unix socket read and written
-/// through NIO, with the same bounded output window as a terminal (a slow browser stops the reads,
-/// and Xvnc, whose socket then fills, waits), and every byte the viewer sends checked by
-/// `RFBClientFilter` before it goes on.
-final class DesktopConnection: TerminalConnection {
-    let output: TerminalOutput
-    private let channel: any Channel
-    /// Completed by Xvnc's first bytes (its protocol version).
-    private let greeted: EventLoopFuture<Void>
-    private let window: OutputWindow
-    private let filter = Mutex(RFBClientFilter())
-    private let logger: Logger
-
-    private init(output: TerminalOutput, channel: any Channel, greeted: EventLoopFuture<Void>, window: OutputWindow, logger: Logger) {
-        self.output = output
-        self.channel = channel
-        self.greeted = greeted
-        self.window = window
-        self.logger = logger
+/// A viewer's connection to a desktop's VNC server: the server's Unix socket, connected and
+/// checked (`SessionSocket`), handed whole to a gateway that relays sockets itself
+/// (`takeSocket`), or else read and written through NIO here, with the same bounded output window
+/// as a terminal (a slow browser stops the reads, and Xvnc, whose socket then fills, waits). Every
+/// byte the viewer sends is checked by `RFBClientFilter` (`admit`) before it goes on.
+final class DesktopConnection: SocketBackedConnection {
+    private enum State {
+        /// Connected, neither taken nor read yet.
+        case socket(Int32)
+        /// Read here: the channel comes up (or has), Xvnc's first bytes complete `greeted`.
+        case reading(channel: EventLoopFuture<any Channel>, output: TerminalOutput, greeted: EventLoopFuture<Void>, window: OutputWindow)
+        /// Given to a gateway, or closed.
+        case gone
     }
 
-    /// Takes over `descriptor`, a socket connected to the desktop's Xvnc (closed on failure too).
-    static func open(descriptor: Int32, eventLoopGroup: any EventLoopGroup, logger: Logger) async throws -> DesktopConnection {
-        guard let bootstrap = ClientBootstrap(validatingGroup: eventLoopGroup) else {
+    private let state: Mutex<State>
+    private let filter = Mutex(RFBClientFilter())
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+
+    /// Takes over `descriptor`, a socket connected to the desktop's Xvnc.
+    init(descriptor: Int32, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+        guard ClientBootstrap(validatingGroup: eventLoopGroup) != nil else {
             Glibc.close(descriptor)
             throw HostError(
                 code: "unsupported_event_loop_group", message: "desktops need NIOPosix's MultiThreadedEventLoopGroup; pass one to TmuxHost")
         }
-        let reader = OutputReader(eventLoopGroup: eventLoopGroup)
-        do {
-            let channel = try await bootstrap.channelInitializer(reader.install).withConnectedSocket(descriptor).get()
-            return DesktopConnection(
-                output: reader.output(of: channel), channel: channel, greeted: reader.firstBytes.futureResult, window: reader.window,
-                logger: logger)
-        } catch {
-            reader.fail(error)
-            throw HostError(code: "desktop_failed", message: "could not read the desktop's VNC socket; retry the attachment", cause: error)
+        self.state = Mutex(.socket(descriptor))
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    deinit {
+        if case .socket(let descriptor) = self.state.withLock({ $0 }) { Glibc.close(descriptor) }
+    }
+
+    func takeSocket() -> Int32? {
+        self.state.withLock { state in
+            guard case .socket(let descriptor) = state else { return nil }
+            state = .gone
+            return descriptor
+        }
+    }
+
+    func admit(_ bytes: [UInt8]) throws(ProtocolRefusal) {
+        try self.filter.withLock { filter throws(ProtocolRefusal) in try filter.check(bytes) }
+    }
+
+    /// Xvnc's bytes, read through NIO from the first time they are asked for; empty and finished
+    /// when the socket was given away.
+    var output: TerminalOutput {
+        self.reading()?.output ?? TerminalOutput(AsyncStream { $0.finish() })
+    }
+
+    /// The socket as read here, set up on first use.
+    private func reading() -> (channel: EventLoopFuture<any Channel>, output: TerminalOutput, greeted: EventLoopFuture<Void>)? {
+        self.state.withLock { state in
+            switch state {
+            case .reading(let channel, let output, let greeted, _):
+                return (channel, output, greeted)
+            case .gone:
+                return nil
+            case .socket(let descriptor):
+                let reader = OutputReader(eventLoopGroup: self.eventLoopGroup)
+                let channel = ClientBootstrap(group: self.eventLoopGroup).channelInitializer(reader.install)
+                    .withConnectedSocket(descriptor)
+                channel.whenFailure { reader.fail($0) }
+                let output = TerminalOutput(reader.stream) { [window = reader.window] count in
+                    if window.taken(count) {
+                        channel.whenSuccess { $0.pipeline.fireUserInboundEventTriggered(OutputWindow.Reopened()) }
+                    }
+                }
+                state = .reading(channel: channel, output: output, greeted: reader.firstBytes.futureResult, window: reader.window)
+                return (channel, output, reader.firstBytes.futureResult)
+            }
         }
     }
 
     /// Passes the viewer's bytes on once they pass the filter; a refused stream throws
     /// `ProtocolRefusal` and nothing of the offending write reaches Xvnc.
     func write(_ bytes: [UInt8]) async throws {
-        try self.filter.withLock { filter throws(ProtocolRefusal) in try filter.check(bytes) }
+        try self.admit(bytes)
+        guard let reading = self.reading() else {
+            throw HostError(code: "desktop_closed", message: "the desktop's VNC connection has closed; attach again")
+        }
         do {
-            try await self.greeted.get()
-            try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+            try await reading.greeted.get()
+            try await reading.channel.get().writeAndFlush(ByteBuffer(bytes: bytes))
         } catch {
             throw HostError(code: "desktop_closed", message: "the desktop's VNC connection has closed; attach again", cause: error)
         }
@@ -143,16 +184,27 @@ final class DesktopConnection: TerminalConnection {
     /// A viewer resizes a desktop in RFB (`SetDesktopSize`), not through this call.
     func resize(columns: Int, rows: Int) async throws {}
 
-    /// Ends this viewer's connection; the desktop keeps running (Xvnc is `-AlwaysShared` and
-    /// outlives its viewers).
+    /// Ends this viewer's connection (unless a gateway took the socket: it closes it); the desktop
+    /// keeps running (Xvnc is `-AlwaysShared` and outlives its viewers).
     func close() async {
-        self.window.discard()
-        do {
-            try await self.channel.close()
-        } catch ChannelError.alreadyClosed {
-            // Xvnc closed first.
-        } catch {
-            self.logger.debug("closing a desktop connection failed", metadata: ["error": "\(error)"])
+        let previous = self.state.withLock { state in
+            defer { state = .gone }
+            return state
+        }
+        switch previous {
+        case .gone:
+            return
+        case .socket(let descriptor):
+            Glibc.close(descriptor)
+        case .reading(let channel, _, _, let window):
+            window.discard()
+            do {
+                try await channel.get().close()
+            } catch ChannelError.alreadyClosed {
+                // Xvnc closed first.
+            } catch {
+                self.logger.debug("closing a desktop connection failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 }

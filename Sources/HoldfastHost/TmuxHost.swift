@@ -313,7 +313,7 @@ public struct TmuxHost: SessionHost {
             throw HostError.notRunning("attaching to desktop \(id)")
         }
         let descriptor = try self.connectDesktop(running)
-        let connection = try await DesktopConnection.open(descriptor: descriptor, eventLoopGroup: self.eventLoopGroup, logger: logger)
+        let connection = try DesktopConnection(descriptor: descriptor, eventLoopGroup: self.eventLoopGroup, logger: logger)
         logger.debug("desktop viewer attached")
         return connection
     }

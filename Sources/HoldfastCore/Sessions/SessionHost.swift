@@ -128,6 +128,18 @@ public protocol TerminalConnection: Sendable {
     func close() async
 }
 
+/// A connection that is a connected stream socket whose bytes reach the viewer unchanged (a
+/// desktop's VNC server): a gateway able to read sockets itself may take the socket and relay it
+/// without `output`'s copies and thread hops. Bytes from the viewer still pass `admit` first.
+public protocol SocketBackedConnection: TerminalConnection {
+    /// The connected socket, handed over once (the caller closes it): nil when it was taken
+    /// already, when `output` is being read instead, or after `close`.
+    func takeSocket() -> Int32?
+    /// Checks what a viewer sends before it goes on; a refusal ends the viewer's connection with
+    /// its code, and nothing of the refused bytes may reach the socket.
+    func admit(_ bytes: [UInt8]) throws(ProtocolRefusal)
+}
+
 /// A terminal's output as its reader takes it, with the bytes handed over reported back: the
 /// host stops reading the terminal while too much is waiting for a slow reader (backpressure).
 public struct TerminalOutput: AsyncSequence, Sendable {

@@ -128,16 +128,36 @@ struct TerminalGateway {
         var connectionLogger = logger
         connectionLogger[metadataKey: "session.id"] = "\(session)"
         connectionLogger[metadataKey: "client.id"] = "\(attachment.clientID)"
+        // A desktop's socket is relayed on this connection's own event loop, without copies.
+        let socketBacked = attachment.connection as? any SocketBackedConnection
+        var relay: DesktopRelay?
+        if let socketBacked, let descriptor = socketBacked.takeSocket() {
+            do {
+                relay = try await DesktopRelay.start(descriptor: descriptor, webSocket: channel)
+            } catch {
+                connectionLogger.error("relaying a desktop failed", metadata: ["error": "\(error)"])
+                await self.refuse(
+                    CoreError(.unavailable, code: "attach_failed", message: "The desktop could not be attached; try again."),
+                    outbound: outbound)
+                await attachment.connection.close()
+                await self.sessions.detached(attachment, lastTrafficAt: traffic.lastTrafficAt)
+                return
+            }
+        }
         connectionLogger.debug("terminal client attached")
 
-        await withTaskGroup(of: Void.self) { group in
-            // Terminal → client: screen bytes, a full redraw first.
+        await withTaskGroup(of: Void.self) { [relay] group in
+            // Terminal → client: screen bytes, a full redraw first (a desktop's relay writes them itself).
             group.addTask {
-                for await bytes in attachment.connection.output {
-                    do {
-                        try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
-                    } catch {
-                        return
+                if let relay {
+                    try? await relay.ended.get()
+                } else {
+                    for await bytes in attachment.connection.output {
+                        do {
+                            try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                        } catch {
+                            return
+                        }
                     }
                 }
                 try? await outbound.write(.text(Self.notice(["type": "ended", "message": "The session has ended."])))
@@ -184,7 +204,12 @@ struct TerminalGateway {
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     switch message {
                     case .binary(let buffer):
-                        try await attachment.connection.write(Array(buffer.readableBytesView))
+                        if let relay, let socketBacked {
+                            try socketBacked.admit(Array(buffer.readableBytesView))
+                            try await relay.write(buffer)
+                        } else {
+                            try await attachment.connection.write(Array(buffer.readableBytesView))
+                        }
                     case .text(let text):
                         try await self.control(text, attachment: attachment, outbound: outbound)
                     }
@@ -200,6 +225,8 @@ struct TerminalGateway {
                 connectionLogger.debug("client stream ended", metadata: ["error": "\(error)"])
             }
             group.cancelAll()
+            // The relay's pump waits for the socket's end, not for cancellation.
+            await relay?.close()
         }
         await attachment.connection.close()
         await self.sessions.detached(attachment, lastTrafficAt: traffic.lastTrafficAt)
