@@ -81,6 +81,12 @@ public func buildServer(
         supervisorConfiguration.grace = configuration.sessions.grace
         supervisorConfiguration.heartbeat = configuration.sessions.heartbeat
         supervisorConfiguration.snapshotInterval = configuration.backups.snapshotInterval
+        let membership = NodeMembership(
+            registration: NodeRegistration(
+                name: configuration.resolvedNodeName, url: configuration.resolvedAdvertiseURL,
+                identity: try DataDirectory.nodeIdentity(configuration.dataDirectory)),
+            nodes: repositories.nodes, logger: logger)
+        supervisorConfiguration.node = membership.name
         let supervisor = SessionSupervisor(
             configuration: supervisorConfiguration, repositories: repositories, host: sessionHost, backups: backups,
             accountFor: accountFor, now: now, logger: logger
@@ -88,8 +94,11 @@ public func buildServer(
         if configuration.resolvedVendorDirectory == nil {
             logger.warning("the xterm.js bundle is missing, so the terminal page cannot load; run `scripts/setup.sh run`")
         }
-        // Before serving: sessions that outlived the previous server are found again.
-        try await supervisor.adoptAll()
+        // Before serving: this node's name is claimed (refused while another server holds it), and
+        // its sessions that outlived the previous server are found again.
+        try await membership.join { node in await supervisor.setDraining(node.state == .draining) }
+        let otherNodesUp = try await repositories.nodes.list().contains { $0.name != membership.name && $0.state != .down }
+        try await supervisor.adoptAll(includingUnassigned: !otherNodesUp)
 
         let info = MetricNameDescriptor(
             namespace: "holdfast", metricName: "info", unitName: "", helpText: "Always 1; the labels describe this server.")
@@ -150,6 +159,7 @@ public func buildServer(
             configuration: .init(address: .hostname(httpHost, port: configuration.http.port), serverName: "holdfast"),
             services: [
                 DatabaseService(database: database),
+                membership,
                 AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
                 UploadSweeper(files: files),
                 SessionClock(supervisor: supervisor),
@@ -177,6 +187,9 @@ public func buildServer(
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.http.port
+                if configuration.node.advertiseURL == nil, port != configuration.http.port {
+                    await membership.advertise("http://\(httpHost.contains(":") ? "[\(httpHost)]" : httpHost):\(port)")
+                }
                 await onListening("http://\(httpHost.contains(":") ? "[\(httpHost)]" : httpHost):\(port)")
             },
             logger: logger

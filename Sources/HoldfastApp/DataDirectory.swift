@@ -23,6 +23,25 @@ enum DataDirectory {
         }
     }
 
+    /// Which server this data directory is, as a node: a random id made on first use and kept
+    /// in `node-identity`, so the same server restarted takes its node name back at once.
+    static func nodeIdentity(_ path: String) throws -> String {
+        let file = URL(fileURLWithPath: path).appendingPathComponent("node-identity")
+        if let text = try? String(contentsOf: file, encoding: .utf8),
+            let identity = text.split(whereSeparator: \.isNewline).first.map(String.init), !identity.isEmpty
+        {
+            return identity
+        }
+        let identity = UUID().uuidString.lowercased()
+        do {
+            try Data((identity + "\n").utf8).write(to: file, options: .atomic)
+        } catch {
+            throw AppError(
+                code: "data_dir_unwritable", message: "Cannot write \(file.path); check the data directory's permissions.", cause: error)
+        }
+        return identity
+    }
+
     /// An existing directory keeps no access for its group or others, whatever made it: an
     /// operator's `mkdir`, a restore, an older version.
     static func restrict(_ path: String) throws {

@@ -54,6 +54,16 @@ public struct HoldfastConfiguration: Sendable {
         public init() {}
     }
 
+    /// This server's name among the service's nodes and where the others reach it.
+    public struct NodeOptions: Sendable {
+        /// `nil`: the host's name.
+        public var name: String?
+        /// `nil`: the address and port the server listens on.
+        public var advertiseURL: String?
+
+        public init() {}
+    }
+
     /// Holds the database, the workspaces, the backups and the mail outbox by default.
     public var dataDirectory = "./holdfast-data"
     /// `nil` means the SQLite file `holdfast.sqlite` in the data directory.
@@ -61,6 +71,7 @@ public struct HoldfastConfiguration: Sendable {
     public var http = HTTP()
     public var sessions = Sessions()
     public var backups = Backups()
+    public var node = NodeOptions()
     /// `smtp://`, `smtp+starttls://` or `smtps://` `HOST:PORT`, or `file:DIR`; `nil` is `file:` the
     /// data directory's `mail` folder.
     public var smtp: String?
@@ -96,6 +107,22 @@ public struct HoldfastConfiguration: Sendable {
     public var workspaceQuotas = true
 
     public init() {}
+
+    /// The node's name: `--node`, else the host's name cut to what a node name allows.
+    public var resolvedNodeName: String {
+        if let name = self.node.name { return name }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+        let name = String(
+            host.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }.prefix(63))
+        return Node.isValidName(name) ? name : "holdfast"
+    }
+
+    /// Where the other nodes reach this one: `--advertise-url`, else the listening address.
+    public var resolvedAdvertiseURL: String {
+        if let url = self.node.advertiseURL { return url }
+        let host = self.http.host.contains(":") ? "[\(self.http.host)]" : self.http.host
+        return "http://\(host):\(self.http.port)"
+    }
 
     /// Users' home directories, one per tenant and user.
     public var workspacesDirectory: String { URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("workspaces").path }

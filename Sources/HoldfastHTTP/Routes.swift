@@ -141,6 +141,7 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     )
     .add(to: api)
     SessionRoutes(sessions: dependencies.sessions, users: dependencies.repositories.users, audit: audit).add(to: api)
+    NodeRoutes(nodes: dependencies.repositories.nodes, sessions: dependencies.repositories.sessions, audit: audit).add(to: api)
     TerminalGateway(
         sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now,
         origins: dependencies.origins

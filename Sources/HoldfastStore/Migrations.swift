@@ -32,6 +32,13 @@ extension Database {
                 try await database.select().column("version").from("schema_migrations")
                     .all().map { try $0.decode(column: "version", as: Int.self) }
             )
+            // A server never runs on a schema a newer version wrote: it would misread it.
+            if let newest = done.max(), let known = Self.migrations.last?.version, newest > known {
+                throw StoreError(
+                    code: "schema_too_new",
+                    message: "The database's schema is at version \(newest); this server knows versions up to \(known). Run a "
+                        + "Holdfast release that knows schema version \(newest) (the newer one that upgraded this database).")
+            }
             var applied: [Int] = []
             for migration in Self.migrations where !done.contains(migration.version) {
                 try await migration.apply(database)
@@ -333,6 +340,21 @@ extension Database {
         Migration(version: 12, name: "session revisions") { database in
             // Sessions are saved with compare and set, like tickets (Session.revision).
             try await database.alter(table: "sessions").column("revision", type: .bigint, .notNull, .default(0)).run()
+        },
+        Migration(version: 13, name: "nodes") { database in
+            // Many hosts on one store: each node holds a lease on its name, each session records
+            // the node it runs on (NULL: started before nodes existed, on the only host there was).
+            try await database.create(table: "nodes")
+                .column("name", type: .text, .primaryKey(autoIncrement: false))
+                .column("url", type: .text, .notNull)
+                .column("identity", type: .text, .notNull)
+                .column("instance", type: .text, .notNull)
+                .column("draining", type: .custom(SQLRaw("BOOLEAN")), .notNull, .default(false))
+                .column("started_at", type: .bigint, .notNull)
+                .column("last_seen_at", type: .bigint, .notNull)
+                .column("lease_expires_at", type: .bigint, .notNull)
+                .run()
+            try await database.alter(table: "sessions").column("node", type: .text).run()
         },
     ]
 }

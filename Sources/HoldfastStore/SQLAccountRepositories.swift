@@ -251,7 +251,8 @@ extension Repositories {
             maintenance: SQLMaintenanceRepository(database: database),
             usage: SQLUsageRepository(database: database),
             continuity: SQLContinuityRepository(database: database),
-            audit: SQLAuditRepository(database: database)
+            audit: SQLAuditRepository(database: database),
+            nodes: SQLNodeRepository(database: database)
         )
     }
 }

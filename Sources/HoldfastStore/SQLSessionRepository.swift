@@ -14,11 +14,12 @@ public struct SQLSessionRepository: SessionRepository {
         let machine = try Self.encode(session.machine)
         try await self.database.withTransaction { sql in
             try await sql.insert(into: "sessions")
-                .columns("id", "tenant_id", "user_id", "kind", "state", "created_at", "machine", "revision")
+                .columns("id", "tenant_id", "user_id", "kind", "state", "created_at", "machine", "revision", "node")
                 .values(
                     SQLBind(session.id.description), SQLBind(session.tenantID.description), SQLBind(session.userID.description),
                     SQLBind(session.kind.rawValue), SQLBind(session.state.rawValue),
-                    SQLBind(session.machine.createdAt.millisecondsSince1970), SQLBind(machine), SQLBind(session.revision)
+                    SQLBind(session.machine.createdAt.millisecondsSince1970), SQLBind(machine), SQLBind(session.revision),
+                    SQLBind(session.node)
                 )
                 .run()
             try await Self.append(events, to: session.id, sql)
@@ -34,6 +35,7 @@ public struct SQLSessionRepository: SessionRepository {
                 .set("state", to: SQLBind(session.state.rawValue))
                 .set("machine", to: SQLBind(machine))
                 .set("revision", to: SQLBind(session.revision))
+                .set("node", to: SQLBind(session.node))
                 .where("id", .equal, session.id.description)
                 .where("revision", .equal, session.revision - 1)
                 .returning("id").first()
@@ -152,7 +154,7 @@ public struct SQLSessionRepository: SessionRepository {
     }
 
     private static func query(_ sql: any SQLDatabase) -> SQLSelectBuilder {
-        sql.select().columns("id", "tenant_id", "user_id", "kind", "machine", "revision").from("sessions")
+        sql.select().columns("id", "tenant_id", "user_id", "kind", "machine", "revision", "node").from("sessions")
     }
 
     private static func session(_ row: any SQLRow) throws -> Session {
@@ -168,7 +170,8 @@ public struct SQLSessionRepository: SessionRepository {
             machine: try Self.decoder.decode(
                 SessionStateMachine.PersistedState.self, from: Data(try row.decode(column: "machine", as: String.self).utf8)
             ),
-            revision: try row.decode(column: "revision", as: Int.self)
+            revision: try row.decode(column: "revision", as: Int.self),
+            node: try row.decode(column: "node", as: String?.self)
         )
     }
 

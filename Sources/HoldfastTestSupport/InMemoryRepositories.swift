@@ -15,6 +15,7 @@ public final class InMemoryStore: Sendable {
         var uids: [User.ID: UInt32] = [:]
         var settings: [String: String] = [:]
         var audit: [AuditEvent] = []
+        var nodes: [String: (node: Node, identity: String, instance: String, draining: Bool)] = [:]
     }
 
     let state = Mutex(State())
@@ -38,7 +39,8 @@ public final class InMemoryStore: Sendable {
             maintenance: self.support.maintenance,
             usage: self.support.usage,
             continuity: self.support.continuity,
-            audit: InMemoryAuditRepository(store: self)
+            audit: InMemoryAuditRepository(store: self),
+            nodes: InMemoryNodeRepository(store: self)
         )
     }
 }
@@ -245,5 +247,75 @@ struct InMemorySessionRepository: SessionRepository {
 
     private static func newestFirst(_ sessions: some Sequence<Session>) -> [Session] {
         sessions.sorted { ($0.machine.createdAt, $0.id.description) > ($1.machine.createdAt, $1.id.description) }
+    }
+}
+
+/// Nodes in memory; the "database clock" is this process's.
+struct InMemoryNodeRepository: NodeRepository {
+    let store: InMemoryStore
+
+    private static func milliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+
+    private static func seen(_ entry: (node: Node, identity: String, instance: String, draining: Bool), now: Date) -> Node {
+        var node = entry.node
+        node.state = node.leaseExpiresAt <= now ? .down : entry.draining ? .draining : .up
+        return node
+    }
+
+    func register(_ registration: NodeRegistration, lease: Duration) async throws -> Node {
+        let now = Self.milliseconds(Date())
+        return try self.store.state.withLock { state in
+            let draining = state.nodes[registration.name]?.draining ?? false
+            if let held = state.nodes[registration.name], held.identity != registration.identity,
+                Self.seen(held, now: now).state != .down
+            {
+                throw CoreError.conflict(
+                    "node_name_taken", "Another server is running as node '\(registration.name)' (at \(held.node.url)).")
+            }
+            let node = Node(
+                name: registration.name, url: registration.url, state: .up, startedAt: now, lastSeenAt: now,
+                leaseExpiresAt: now.addingTimeInterval(lease.timeInterval))
+            let entry = (node: node, identity: registration.identity, instance: registration.instance, draining: draining)
+            state.nodes[registration.name] = entry
+            return Self.seen(entry, now: now)
+        }
+    }
+
+    func renew(_ registration: NodeRegistration, lease: Duration) async throws -> Node? {
+        let now = Self.milliseconds(Date())
+        return self.store.state.withLock { state in
+            guard var entry = state.nodes[registration.name], entry.instance == registration.instance else { return nil }
+            entry.node.lastSeenAt = now
+            entry.node.leaseExpiresAt = now.addingTimeInterval(lease.timeInterval)
+            entry.node.url = registration.url
+            state.nodes[registration.name] = entry
+            return Self.seen(entry, now: now)
+        }
+    }
+
+    func release(_ registration: NodeRegistration) async throws {
+        let now = Self.milliseconds(Date())
+        self.store.state.withLock { state in
+            guard state.nodes[registration.name]?.instance == registration.instance else { return }
+            state.nodes[registration.name]?.node.leaseExpiresAt = now
+        }
+    }
+
+    func list() async throws -> [Node] {
+        let now = Date()
+        return self.store.state.withLock { state in
+            state.nodes.values.map { Self.seen($0, now: now) }.sorted { $0.name < $1.name }
+        }
+    }
+
+    func setDraining(_ name: String, _ draining: Bool) async throws -> Node? {
+        let now = Date()
+        return self.store.state.withLock { state in
+            guard state.nodes[name] != nil else { return nil }
+            state.nodes[name]?.draining = draining
+            return state.nodes[name].map { Self.seen($0, now: now) }
+        }
     }
 }

@@ -15,6 +15,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one and prints it.")
     var port = 8080
 
+    @Option(help: "This server's name among the service's nodes (many servers on one PostgreSQL); the host's name by default.")
+    var node: String?
+
+    @Option(
+        name: .customLong("advertise-url"),
+        help: "Where the other nodes reach this one (http://HOST:PORT); the address and port it listens on by default.")
+    var advertiseURL: String?
+
     @Flag(help: "Mark the sign-in cookie Secure and __Host- (when a TLS proxy fronts the server; an https --public-url implies it).")
     var secureCookies = false
 
@@ -101,6 +109,19 @@ struct Serve: AsyncParsableCommand {
         configuration.http.host = self.host
         configuration.http.port = self.port
         configuration.http.secureCookies = self.secureCookies
+        if let node = self.node, !Node.isValidName(node) {
+            throw ValidationFailure(
+                message: "--node \(node): a node name is 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit.")
+        }
+        configuration.node.name = self.node
+        if let url = self.advertiseURL {
+            guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                parsed.host?.isEmpty == false, parsed.path.isEmpty || parsed.path == "/", parsed.query == nil
+            else {
+                throw ValidationFailure(message: "--advertise-url \(url): give http://HOST:PORT (or https://), with no path.")
+            }
+            configuration.node.advertiseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
         configuration.http.trustedProxies = try self.trustedProxies.map { text in
             try Console.parse {
                 do { return try IPNetwork(text) } catch {

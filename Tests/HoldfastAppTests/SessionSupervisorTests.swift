@@ -32,8 +32,9 @@ struct SessionSupervisorTests {
             try await self.store.repositories.users.create(self.user, passwordHash: "h")
         }
 
-        func supervisor(snapshotInterval: TimeInterval = 300) -> SessionSupervisor {
+        func supervisor(snapshotInterval: TimeInterval = 300, node: String? = nil) -> SessionSupervisor {
             var configuration = SessionSupervisor.Configuration()
+            configuration.node = node
             configuration.heartbeat = 10
             configuration.snapshotInterval = snapshotInterval
             return SessionSupervisor(
@@ -262,6 +263,50 @@ struct SessionSupervisorTests {
         #expect(try await fixture.stored(dead.id).state == .closed)
         #expect(try await fixture.stored(dead.id).machine.closeReason == .processesDied)
         #expect(await after.liveCount == 1)
+    }
+
+    /// Many nodes on one store: a node records itself on the sessions it starts and adopts only
+    /// its own at start-up (before nodes, every server adopted every live session, so two servers
+    /// on one database closed each other's); sessions from before nodes go to the only node.
+    @Test func aNodeAdoptsOnlyItsOwnSessions() async throws {
+        let fixture = try await Fixture()
+        let nodeA = fixture.supervisor(node: "node-a")
+        let placed = try await nodeA.start(kind: .terminal, for: fixture.user)
+        #expect(try await fixture.stored(placed.id).node == "node-a")
+        let legacy = Session(
+            tenantID: fixture.user.tenantID, userID: fixture.user.id, kind: .terminal,
+            machine: .init(state: .connected, grace: 600, createdAt: fixture.clock.now(), startedAt: fixture.clock.now()))
+        try await fixture.store.repositories.sessions.create(legacy, events: [])
+
+        let nodeB = fixture.supervisor(node: "node-b")
+        try await nodeB.adoptAll(includingUnassigned: false)
+        #expect(await nodeB.liveCount == 0)
+        #expect(try await fixture.events(placed.id).contains(.adopted) == false)
+        #expect(try await fixture.stored(legacy.id).node == nil)
+
+        let restartedA = fixture.supervisor(node: "node-a")
+        try await restartedA.adoptAll(includingUnassigned: true)
+        await restartedA.closesSettled()
+        #expect(try await fixture.events(placed.id).contains(.adopted))
+        // The unassigned session is node-a's from now on (its processes are gone: node-a closes it).
+        #expect(try await fixture.stored(legacy.id).node == "node-a")
+    }
+
+    /// A drained node starts no new session and says why; lifting the drain lets them start again.
+    @Test func aDrainedNodeRefusesNewSessions() async throws {
+        let fixture = try await Fixture()
+        let supervisor = fixture.supervisor(node: "node-a")
+        await supervisor.setDraining(true)
+        await #expect(throws: CoreError.self) { try await supervisor.start(kind: .terminal, for: fixture.user) }
+        do {
+            _ = try await supervisor.start(kind: .terminal, for: fixture.user)
+        } catch let error as CoreError {
+            #expect(error.code == "node_draining")
+            #expect(error.kind == .unavailable)
+        }
+        #expect(try await fixture.store.repositories.sessions.list(userID: fixture.user.id, includeClosed: true).isEmpty)
+        await supervisor.setDraining(false)
+        _ = try await supervisor.start(kind: .terminal, for: fixture.user)
     }
 
     @Test func aFailedCloseKeepsTheSessionClosingAndRetries() async throws {

@@ -32,6 +32,9 @@ public actor SessionSupervisor: SessionService {
         public var writeRetryLimit: TimeInterval = 5
         /// How long an API call waits for its change to reach the store before it answers anyway.
         public var answerWaitsForStore: Duration = .seconds(2)
+        /// The node this server is: recorded on every session it starts, and the only sessions it
+        /// adopts at start-up are its own.
+        public var node: String?
 
         public init() {}
     }
@@ -97,6 +100,8 @@ public actor SessionSupervisor: SessionService {
     private var live: [Session.ID: Live] = [:]
     /// Set while a maintenance window of the sessions component is underway: new sessions are refused with it.
     private var maintenanceRefusal: CoreError?
+    /// Set while an operator drains this node: no new session starts here.
+    private var drainRefusal: CoreError?
     /// Sessions whose close is under way (queued or running), each in its own task: nobody who
     /// starts a close waits for it (the clock, the API, adoption, a maintenance drain).
     private var closing: [Session.ID: Task<Void, Never>] = [:]
@@ -148,6 +153,7 @@ public actor SessionSupervisor: SessionService {
 
     public func start(kind: SessionKind, for user: User) async throws -> Session {
         if let maintenanceRefusal { throw maintenanceRefusal }
+        if let drainRefusal { throw drainRefusal }
         guard let tenant = try await self.repositories.tenants.find(id: user.tenantID) else {
             throw CoreError.notFound("Your tenant no longer exists.")
         }
@@ -165,7 +171,8 @@ public actor SessionSupervisor: SessionService {
             grace: TimeInterval(tenant.graceSeconds ?? Int(self.configuration.grace)), createdAt: createdAt,
             configuration: self.machineConfiguration
         )
-        let session = Session(tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState)
+        let session = Session(
+            tenantID: tenant.id, userID: user.id, kind: kind, machine: machine.persistedState, node: self.configuration.node)
         try await self.repositories.sessions.create(session, events: restored.map { [$0] } ?? [])
         self.live[session.id] = Live(session: session, machine: machine, now: createdAt)
         self.live[session.id]?.launching = true
@@ -416,9 +423,20 @@ public actor SessionSupervisor: SessionService {
     /// Returns once every session is adopted: the closes it starts, and the ending of processes
     /// no session owns, run in tasks of their own, so the server listens at once whatever the
     /// backup store is doing. A session whose liveness is unknown is adopted as running.
-    public func adoptAll() async throws {
-        let sessions = try await self.repositories.sessions.listLive().filter { self.live[$0.id] == nil }
-        for session in sessions {
+    ///
+    /// With a node name, only this node's sessions are adopted (another node's are its own to
+    /// keep), and sessions that record no node (started before there were nodes, on the one server
+    /// there was) only when `includingUnassigned`: the caller's answer to "is this the only node?".
+    /// An unassigned session adopted here is this node's from then on.
+    public func adoptAll(includingUnassigned: Bool = true) async throws {
+        let node = self.configuration.node
+        let sessions = try await self.repositories.sessions.listLive().filter { session in
+            guard self.live[session.id] == nil else { return false }
+            guard let node else { return true }
+            return session.node == node || (session.node == nil && includingUnassigned)
+        }
+        for var session in sessions {
+            session.node = node ?? session.node
             self.live[session.id] = Live(
                 session: session, machine: SessionStateMachine(restoring: session.machine, configuration: self.machineConfiguration),
                 now: .distantPast)
@@ -485,6 +503,18 @@ public actor SessionSupervisor: SessionService {
     /// `nil` lets them start again.
     public func setMaintenanceRefusal(_ refusal: CoreError?) {
         self.maintenanceRefusal = refusal
+    }
+
+    /// Refuses new sessions on this node while an operator drains it; the sessions it has run on.
+    public func setDraining(_ draining: Bool) {
+        guard draining != (self.drainRefusal != nil) else { return }
+        self.drainRefusal =
+            draining
+            ? CoreError(
+                .unavailable, code: "node_draining",
+                message: "This server is being drained for maintenance and starts no new sessions; try again on another one.")
+            : nil
+        self.logger.notice(draining ? "node draining: new sessions refused" : "node no longer draining")
     }
 
     /// Closes every live session for maintenance through the normal closing path: the processes

@@ -67,6 +67,8 @@ public enum AuditAction: String, Sendable, Hashable, Codable, CaseIterable {
     case suggestionsMerged = "suggestion.merged"
     case workspaceRestored = "workspace.restored"
     case drillRun = "drill.run"
+    case nodeDrained = "node.drained"
+    case nodeResumed = "node.resumed"
 }
 
 /// Which events to read: a tenant's (or all), within `[since, until)`, newest first.

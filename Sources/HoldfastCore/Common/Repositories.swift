@@ -15,6 +15,8 @@ public struct Repositories: Sendable {
     public var continuity: any ContinuityRepository
     /// The audit log of privileged actions: append and read only.
     public var audit: any AuditRepository
+    /// The service's nodes and their leases.
+    public var nodes: any NodeRepository
 
     public init(
         tenants: any TenantRepository,
@@ -29,7 +31,8 @@ public struct Repositories: Sendable {
         maintenance: any MaintenanceRepository,
         usage: any UsageRepository,
         continuity: any ContinuityRepository,
-        audit: any AuditRepository
+        audit: any AuditRepository,
+        nodes: any NodeRepository
     ) {
         self.tenants = tenants
         self.users = users
@@ -44,5 +47,6 @@ public struct Repositories: Sendable {
         self.usage = usage
         self.continuity = continuity
         self.audit = audit
+        self.nodes = nodes
     }
 }

@@ -16,10 +16,13 @@ public struct Session: Sendable, Codable, Hashable {
     /// How many times the record was saved since it was created: a save must carry the stored
     /// revision plus one (compare and set), so of two writers from one revision only one wins.
     public var revision: Int
+    /// The node (server) the session runs on; `nil` for a session started before nodes existed,
+    /// which ran on the only server there was.
+    public var node: String?
 
     public init(
         id: ID = ID(), tenantID: Tenant.ID, userID: User.ID, kind: SessionKind, machine: SessionStateMachine.PersistedState,
-        revision: Int = 0
+        revision: Int = 0, node: String? = nil
     ) {
         self.id = id
         self.tenantID = tenantID
@@ -27,6 +30,7 @@ public struct Session: Sendable, Codable, Hashable {
         self.kind = kind
         self.machine = machine
         self.revision = revision
+        self.node = node
     }
 
     public var state: SessionState { self.machine.state }

@@ -120,6 +120,8 @@ struct SessionDTO: ResponseEncodable {
     var expiresAt: Date?
     var graceSeconds: Int
     var closeReason: String?
+    /// The node the session runs on (`null`: started before nodes were recorded).
+    var node: String?
 
     init(_ session: Session) {
         let machine = session.machine
@@ -134,6 +136,7 @@ struct SessionDTO: ResponseEncodable {
         self.expiresAt = machine.state == .held || machine.state == .starting ? machine.expiresAt : nil
         self.graceSeconds = Int(machine.grace)
         self.closeReason = machine.closeReason?.rawValue
+        self.node = session.node
     }
 
     /// Null fields are written as `null`, so clients can rely on every key being there.
@@ -150,10 +153,11 @@ struct SessionDTO: ResponseEncodable {
         try container.encode(self.expiresAt, forKey: .expiresAt)
         try container.encode(self.graceSeconds, forKey: .graceSeconds)
         try container.encode(self.closeReason, forKey: .closeReason)
+        try container.encode(self.node, forKey: .node)
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, userId, tenantId, createdAt, startedAt, lostAt, expiresAt, graceSeconds, closeReason
+        case id, kind, state, userId, tenantId, createdAt, startedAt, lostAt, expiresAt, graceSeconds, closeReason, node
     }
 }
 

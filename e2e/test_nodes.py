@@ -1,0 +1,121 @@
+"""Many servers on one PostgreSQL: each claims its node name with a lease, records itself on the
+sessions it starts, adopts only its own after a restart, and an operator can drain one."""
+
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from conftest import drop_postgres_database, end_sessions_of, fresh_postgres_database, start_server
+from test_sessions import member, session_state, start_session
+
+
+def nodes(server, http: requests.Session) -> dict[str, dict]:
+    response = http.get(f"{server.url}/api/v1/nodes", timeout=10)
+    assert response.status_code == 200, response.text
+    return {node["name"]: node for node in response.json()["items"]}
+
+
+def events(server, http: requests.Session, session_id: str) -> list[str]:
+    response = http.get(f"{server.url}/api/v1/sessions/{session_id}/events", timeout=10)
+    assert response.status_code == 200, response.text
+    return [event["type"] for event in response.json()]
+
+
+def wait_until(check, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (result := check()):
+            return result
+        time.sleep(0.2)
+    raise AssertionError(message)
+
+
+def serve_refused(binary: Path, data_dir: Path, database: str, *extra: str) -> str:
+    """Starts a server that must refuse to start; returns what it printed."""
+    result = subprocess.run(
+        [str(binary), "serve", "--data-dir", str(data_dir), "--database", database, "--port", "0", *extra],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0, f"the server started:\n{result.stdout}{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def test_nodes_on_one_database_keep_to_their_own_sessions(binary: Path):
+    database, cluster = fresh_postgres_database()
+    with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
+        root = Path(directory)
+        a = b = None
+        try:
+            a = start_server(binary, root / "a", database, ("--node", "node-a"))
+            b = start_server(binary, root / "b", database, ("--node", "node-b"))
+            operator = a.operator()
+            listed = nodes(a, operator)
+            assert set(listed) == {"node-a", "node-b"}
+            # With --port 0 a node advertises the port it got.
+            assert listed["node-a"]["url"] == a.url and listed["node-b"]["url"] == b.url
+            assert all(node["state"] == "up" for node in listed.values())
+
+            # A second server under a name in use refuses to start and says which server holds it.
+            said = serve_refused(binary, root / "c", database, "--node", "node-a")
+            assert "Another server is running as node 'node-a'" in said and a.url in said, said
+            assert "--node" in serve_refused(binary, root / "c", database, "--node", "bad name!")
+
+            ann = member(a, email="ann@acme.test")
+            bob = member(a, email="bob@acme.test")
+            on_a = start_session(a, ann)
+            on_b = start_session(b, bob)
+            assert session_state(a, ann, on_a)["node"] == "node-a"
+            assert session_state(a, bob, on_b)["node"] == "node-b"
+            response = ann.get(f"{a.url}/api/v1/nodes", timeout=10)
+            assert response.status_code == 403, response.text
+
+            # node-b dies and comes back: it adopts its own session and leaves node-a's alone.
+            state_on_a = session_state(a, ann, on_a)["state"]
+            b.stop(signal.SIGKILL)
+            b = start_server(binary, root / "b", database, ("--node", "node-b"))
+            assert "adopted" in events(b, bob, on_b)
+            assert "adopted" not in events(a, ann, on_a)
+            assert session_state(a, ann, on_a)["state"] == state_on_a
+
+            # An operator drains node-b through node-a: node-b refuses new sessions within a lease
+            # renewal, node-a still starts them; lifting the drain lets node-b start them again.
+            response = operator.post(f"{a.url}/api/v1/nodes/node-b/drain", timeout=10)
+            assert response.status_code == 200 and response.json()["state"] == "draining", response.text
+
+            def refused():
+                answer = bob.post(f"{b.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
+                if answer.status_code == 201:
+                    bob.delete(f"{b.url}/api/v1/sessions/{answer.json()['id']}", timeout=30)
+                    return None
+                return (answer,)  # in a tuple: a 503 response is falsy
+
+            answer, = wait_until(refused, 10, "node-b kept starting sessions after its drain")
+            assert answer.status_code == 503 and answer.json()["error"]["code"] == "node_draining", answer.text
+            carol = member(a, email="carol@acme.test")
+            assert session_state(a, carol, start_session(a, carol))["node"] == "node-a"
+            assert nodes(b, operator)["node-b"]["liveSessions"] >= 1
+            audit = operator.get(f"{a.url}/api/v1/audit", timeout=10).json()["items"]
+            assert any(event["action"] == "node.drained" and event["target"] == "node-b" for event in audit)
+            assert operator.delete(f"{a.url}/api/v1/nodes/node-b/drain", timeout=10).json()["state"] == "up"
+            wait_until(lambda: refused() is None, 10, "node-b still refused sessions after the drain was lifted")
+            assert operator.post(f"{a.url}/api/v1/nodes/nowhere/drain", timeout=10).status_code == 404
+
+            # A clean stop gives the lease up at once: the others see the node down.
+            a.stop()
+            assert nodes(b, operator)["node-a"]["state"] == "down"
+        finally:
+            for server in (a, b):
+                if server is not None and server.process.poll() is None:
+                    server.stop()
+            for name in ("a", "b", "c"):
+                end_sessions_of(root / name)
+        # A database a newer release has upgraded is refused, naming the schema version needed.
+        subprocess.run(["psql", database, "-q", "-c",
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)"], check=True)
+        with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as other:
+            said = serve_refused(binary, Path(other) / "d", database, "--node", "node-d")
+            assert "schema is at version 999" in said, said
+    drop_postgres_database(database, cluster)
