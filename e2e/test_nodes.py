@@ -119,3 +119,69 @@ def test_nodes_on_one_database_keep_to_their_own_sessions(binary: Path):
             said = serve_refused(binary, Path(other) / "d", database, "--node", "node-d")
             assert "schema is at version 999" in said, said
     drop_postgres_database(database, cluster)
+
+
+DUTIES = {"mailer", "breach-warnings", "maintenance-clock", "plan-keeper", "usage-recorder", "retention", "drills"}
+
+
+def duty_holders(server, http: requests.Session) -> dict[str, str]:
+    """Which node runs each once-only duty, as the nodes list says."""
+    return {duty: name for name, node in nodes(server, http).items() for duty in node["duties"]}
+
+
+def file_ticket(server, http: requests.Session, subject: str) -> None:
+    response = http.post(f"{server.url}/api/v1/tickets", timeout=10, json={
+        "kind": "bug", "subject": subject, "description": "It broke.", "occurredAt": "2026-12-01T10:00:00Z",
+        "whatHappened": "I pressed the button."})
+    assert response.status_code == 201, response.text
+
+
+def test_each_once_only_duty_runs_on_one_node_and_moves_when_it_dies(binary: Path):
+    from mailserver import MailServer
+
+    database, cluster = fresh_postgres_database()
+    mail = MailServer()
+    with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
+        root = Path(directory)
+        servers = {}
+        try:
+            for name in ("node-a", "node-b"):
+                servers[name] = start_server(binary, root / name, database, ("--node", name, "--smtp", mail.url))
+            first = servers["node-a"]
+            operator = first.operator()
+            def every_duty_held():
+                held = duty_holders(first, operator)
+                return held if set(held) == DUTIES else None
+
+            holders = wait_until(every_duty_held, 30, "not every once-only duty found a node")
+            assert set(holders.values()) <= {"node-a", "node-b"}
+
+            # Both nodes share the outbox: a ticket's mail is sent once, by the node running the mailer.
+            ann = member(first, email="ann@acme.test")
+            file_ticket(first, ann, "Printer on fire")
+            mail.wait_for(lambda m: "Printer on fire" in str(m["Subject"]))
+            time.sleep(5)  # time enough for a second mailer to send it again, were there one
+            sent = [str(m["Message-ID"]) for m in mail.collector.messages if "Printer on fire" in str(m["Subject"])]
+            assert len(sent) == 1, sent
+
+            # The node running the mailer dies: within a lease (15 s) and a renewal the other node
+            # runs every duty, and the next ticket's mail goes out.
+            dead = holders["mailer"]
+            alive = "node-b" if dead == "node-a" else "node-a"
+            servers[dead].stop(signal.SIGKILL)
+            survivor = servers[alive]
+            started = time.monotonic()
+            wait_until(lambda: duty_holders(survivor, operator) == {duty: alive for duty in DUTIES}, 40,
+                       "the duties did not move to the surviving node")
+            moved_after = time.monotonic() - started
+            assert moved_after <= 2 * 15 + 3, moved_after
+            file_ticket(survivor, ann, "Printer still on fire")
+            mail.wait_for(lambda m: "Printer still on fire" in str(m["Subject"]))
+        finally:
+            for server in servers.values():
+                if server.process.poll() is None:
+                    server.stop()
+            for name in servers:
+                end_sessions_of(root / name)
+            mail.stop()
+    drop_postgres_database(database, cluster)

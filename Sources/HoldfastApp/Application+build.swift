@@ -146,6 +146,57 @@ public func buildServer(
                 files: files
             )
         )
+        // Services that run on every node: each looks after this node's own sessions, uploads, lease.
+        let everyNode: [any Service] = [
+            DatabaseService(database: database),
+            membership,
+            AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
+            UploadSweeper(files: files),
+            SessionClock(supervisor: supervisor),
+            SessionLimitWatch(
+                supervisor: supervisor, host: sessionHost, repositories: repositories, notices: notices, now: now, logger: logger),
+            MaintenanceClock(desk: statusDesk, interval: .seconds(1), advancing: false, applying: true, logger: logger),
+        ]
+        // Duties that must run on one node of the service at a time (`OnceOnly`): a mail is sent
+        // once, a window's notices go out once, a drill runs once.
+        var onceOnly: [(duty: String, service: any Service)] = [
+            (
+                "mailer",
+                Mailer(
+                    outbox: repositories.outbox,
+                    destination: try MailDestination.parse(
+                        configuration.resolvedSMTP, credentials: configuration.smtpCredentials, caFile: configuration.smtpCAFile),
+                    renderer: OutgoingMailRenderer(
+                        from: MailParser.address(configuration.mailFrom) ?? MailAddress(address: "support@holdfast.localhost"),
+                        messageIDDomain: "holdfast.localhost"),
+                    now: now, logger: logger)
+            ),
+            ("breach-warnings", BreachWarningService(desk: desk, interval: .seconds(60), logger: logger)),
+            ("maintenance-clock", MaintenanceClock(desk: statusDesk, interval: .seconds(1), applying: false, logger: logger)),
+            ("plan-keeper", PlanKeeper(desk: continuity, repositories: repositories, logger: logger)),
+            (
+                "usage-recorder",
+                UsageRecorder(
+                    repositories: repositories,
+                    activeSessions: { [sessions = repositories.sessions] in try await UsageRecorder.activeSessionsPerTenant(in: sessions) },
+                    now: now, logger: logger)
+            ),
+            (
+                "retention",
+                RetentionService(
+                    backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
+                    logger: logger)
+            ),
+        ]
+        if configuration.backups.drillInterval > 0 {
+            onceOnly.append(
+                (
+                    "drills",
+                    DrillScheduler(
+                        drill: try Drill(configuration: configuration, repositories: repositories, now: now, logger: logger),
+                        repositories: repositories, interval: configuration.backups.drillInterval, now: now, logger: logger)
+                ))
+        }
         let httpHost = configuration.http.host
         let application = Application(
             router: router,
@@ -157,34 +208,7 @@ public func buildServer(
                 idleTimeout: .milliseconds(Int64(configuration.http.idleTimeout * 1000))
             ),
             configuration: .init(address: .hostname(httpHost, port: configuration.http.port), serverName: "holdfast"),
-            services: [
-                DatabaseService(database: database),
-                membership,
-                AccessTokenSweeper(repositories: repositories, now: now, logger: logger),
-                UploadSweeper(files: files),
-                SessionClock(supervisor: supervisor),
-                SessionLimitWatch(
-                    supervisor: supervisor, host: sessionHost, repositories: repositories, notices: notices, now: now, logger: logger),
-                Mailer(
-                    outbox: repositories.outbox,
-                    destination: try MailDestination.parse(
-                        configuration.resolvedSMTP, credentials: configuration.smtpCredentials, caFile: configuration.smtpCAFile),
-                    renderer: OutgoingMailRenderer(
-                        from: MailParser.address(configuration.mailFrom) ?? MailAddress(address: "support@holdfast.localhost"),
-                        messageIDDomain: "holdfast.localhost"),
-                    now: now, logger: logger),
-                BreachWarningService(desk: desk, interval: .seconds(60), logger: logger),
-                MaintenanceClock(desk: statusDesk, interval: .seconds(1), logger: logger),
-                PlanKeeper(desk: continuity, repositories: repositories, logger: logger),
-                DrillScheduler(
-                    drill: try Drill(configuration: configuration, repositories: repositories, now: now, logger: logger),
-                    repositories: repositories, interval: configuration.backups.drillInterval, now: now, logger: logger),
-                UsageRecorder(
-                    repositories: repositories, activeSessions: { await supervisor.activeSessionsPerTenant() }, now: now, logger: logger),
-                RetentionService(
-                    backups: backups, repositories: repositories, interval: .seconds(configuration.backups.retentionInterval),
-                    logger: logger),
-            ],
+            services: everyNode + onceOnly.map { OnceOnly(duty: $0.duty, service: $0.service, membership: membership, logger: logger) },
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.http.port
                 if configuration.node.advertiseURL == nil, port != configuration.http.port {

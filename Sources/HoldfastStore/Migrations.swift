@@ -356,6 +356,15 @@ extension Database {
                 .run()
             try await database.alter(table: "sessions").column("node", type: .text).run()
         },
+        Migration(version: 14, name: "once-only duties") { database in
+            // One row per duty that must run on one node at a time, with its holder's lease.
+            try await database.create(table: "duties")
+                .column("name", type: .text, .primaryKey(autoIncrement: false))
+                .column("node", type: .text, .notNull)
+                .column("instance", type: .text, .notNull)
+                .column("lease_expires_at", type: .bigint, .notNull)
+                .run()
+        },
     ]
 }
 

@@ -98,6 +98,46 @@ public struct SQLNodeRepository: NodeRepository {
         }
     }
 
+    public func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool {
+        try await self.database.withTransaction { sql in
+            // Insert, or take over a lapsed lease, or extend our own; a live lease of another
+            // process is left alone (the WHERE of the upsert).
+            try await sql.raw(
+                """
+                INSERT INTO duties (name, node, instance, lease_expires_at)
+                VALUES (\(bind: duty), \(bind: registration.name), \(bind: registration.instance),
+                \(unsafeRaw: self.now) + \(bind: Self.milliseconds(lease)))
+                ON CONFLICT (name) DO UPDATE SET node = excluded.node, instance = excluded.instance,
+                lease_expires_at = excluded.lease_expires_at
+                WHERE duties.instance = excluded.instance OR duties.lease_expires_at <= \(unsafeRaw: self.now)
+                """
+            ).run()
+            let holder = try await sql.select().column("instance").from("duties").where("name", .equal, duty).first()
+            return try holder?.decode(column: "instance", as: String.self) == registration.instance
+        }
+    }
+
+    public func releaseDuty(_ duty: String, for registration: NodeRegistration) async throws {
+        try await self.database.withTransaction { sql in
+            try await sql.raw(
+                """
+                UPDATE duties SET lease_expires_at = \(unsafeRaw: self.now)
+                WHERE name = \(bind: duty) AND instance = \(bind: registration.instance)
+                """
+            ).run()
+        }
+    }
+
+    public func dutyHolders() async throws -> [String: String] {
+        try await self.database.withConnection { sql in
+            let rows = try await sql.select().columns("name", "node").from("duties")
+                .where(SQLRaw("lease_expires_at > \(self.now)")).all()
+            return Dictionary(
+                try rows.map { (try $0.decode(column: "name", as: String.self), try $0.decode(column: "node", as: String.self)) },
+                uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     private static func select(_ sql: any SQLDatabase, now: String) -> SQLSelectBuilder {
         sql.select().columns("name", "url", "identity", "instance", "draining", "started_at", "last_seen_at", "lease_expires_at")
             .column(SQLRaw("(lease_expires_at > \(now))"), as: "alive")

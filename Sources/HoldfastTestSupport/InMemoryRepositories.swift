@@ -16,6 +16,7 @@ public final class InMemoryStore: Sendable {
         var settings: [String: String] = [:]
         var audit: [AuditEvent] = []
         var nodes: [String: (node: Node, identity: String, instance: String, draining: Bool)] = [:]
+        var duties: [String: (node: String, instance: String, leaseExpiresAt: Date)] = [:]
     }
 
     let state = Mutex(State())
@@ -308,6 +309,28 @@ struct InMemoryNodeRepository: NodeRepository {
         return self.store.state.withLock { state in
             state.nodes.values.map { Self.seen($0, now: now) }.sorted { $0.name < $1.name }
         }
+    }
+
+    func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool {
+        let now = Self.milliseconds(Date())
+        return self.store.state.withLock { state in
+            if let held = state.duties[duty], held.instance != registration.instance, held.leaseExpiresAt > now { return false }
+            state.duties[duty] = (registration.name, registration.instance, now.addingTimeInterval(lease.timeInterval))
+            return true
+        }
+    }
+
+    func releaseDuty(_ duty: String, for registration: NodeRegistration) async throws {
+        let now = Self.milliseconds(Date())
+        self.store.state.withLock { state in
+            guard state.duties[duty]?.instance == registration.instance else { return }
+            state.duties[duty]?.leaseExpiresAt = now
+        }
+    }
+
+    func dutyHolders() async throws -> [String: String] {
+        let now = Date()
+        return self.store.state.withLock { state in state.duties.filter { $0.value.leaseExpiresAt > now }.mapValues(\.node) }
     }
 
     func setDraining(_ name: String, _ draining: Bool) async throws -> Node? {

@@ -77,6 +77,33 @@ struct NodeRepositoryContractTests {
         }
     }
 
+    /// A once-only duty is held by one process at a time: the first claim wins, the holder keeps
+    /// it by claiming again, another takes it when the lease lapsed or was given up.
+    @Test(arguments: StoreKind.allCases)
+    func aDutyHasOneHolderAtATime(kind: StoreKind) async throws {
+        try await withStore(kind) { repositories, _ in
+            let nodes = repositories.nodes
+            #expect(try await nodes.claimDuty("mailer", for: self.a1, lease: .seconds(30)))
+            #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)) == false)
+            #expect(try await nodes.claimDuty("retention", for: self.b, lease: .seconds(30)))
+            #expect(try await nodes.claimDuty("mailer", for: self.a1, lease: .seconds(30)))
+            #expect(try await nodes.dutyHolders() == ["mailer": "node-a", "retention": "node-b"])
+            // node-a stops renewing a duty: once its lease lapsed node-b takes it, and node-a's next
+            // claim fails.
+            #expect(try await nodes.claimDuty("drills", for: self.a1, lease: .milliseconds(300)))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await nodes.dutyHolders() == ["mailer": "node-a", "retention": "node-b"])
+            #expect(try await nodes.claimDuty("drills", for: self.b, lease: .seconds(30)))
+            #expect(try await nodes.claimDuty("drills", for: self.a1, lease: .seconds(30)) == false)
+            #expect(try await nodes.dutyHolders() == ["mailer": "node-a", "retention": "node-b", "drills": "node-b"])
+            // A clean stop hands the duty over at once.
+            try await nodes.releaseDuty("mailer", for: self.b)  // not the holder: nothing happens
+            #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)) == false)
+            try await nodes.releaseDuty("mailer", for: self.a1)
+            #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)))
+        }
+    }
+
     /// Sessions record the node they run on.
     @Test(arguments: StoreKind.allCases)
     func aSessionKeepsItsNode(kind: StoreKind) async throws {

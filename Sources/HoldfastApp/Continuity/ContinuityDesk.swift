@@ -239,7 +239,7 @@ struct PlanKeeper: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 for tenant in try await self.repositories.tenants.list() { try await self.desk.ensureCurrent(tenant) }
             } catch {

@@ -93,9 +93,9 @@ struct DrillScheduler: Service {
 
     func run() async throws {
         guard self.interval > 0 else { return }
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
-            guard !Task.isShuttingDownGracefully else { return }
+            guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
             await self.drillDueTenants()
         }
     }

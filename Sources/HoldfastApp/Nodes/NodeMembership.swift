@@ -73,6 +73,24 @@ public final class NodeMembership: Service, Sendable {
         }
     }
 
+    /// Takes or keeps a once-only duty for this process (see `OnceOnly`).
+    func claim(duty: String) async throws -> Bool {
+        try await self.nodes.claimDuty(duty, for: self.registration.withLock { $0 }, lease: self.configuration.lease)
+    }
+
+    /// Hands a duty over at once.
+    func release(duty: String) async {
+        do {
+            try await self.nodes.releaseDuty(duty, for: self.registration.withLock { $0 })
+        } catch {
+            self.logger.warning(
+                "could not hand a duty over; its lease lapses by itself", metadata: ["duty": "\(duty)", "error": "\(error)"])
+        }
+    }
+
+    var lease: Duration { self.configuration.lease }
+    var renewEvery: Duration { self.configuration.renewEvery }
+
     func renew() async {
         let registration = self.registration.withLock { $0 }
         do {

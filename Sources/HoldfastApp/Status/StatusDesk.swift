@@ -34,6 +34,8 @@ public actor StatusDesk: StatusService {
     let banners: SessionBanners
     let baseURL: URL
     let now: @Sendable () -> Date
+    /// The sessions windows whose start this node has acted on (its sessions closed).
+    private var sessionsClosedFor: Set<MaintenanceWindow.ID> = []
     let logger: Logger
 
     public init(
@@ -143,23 +145,32 @@ public actor StatusDesk: StatusService {
         return machine.window
     }
 
-    /// Moves every active window across the edges it has reached, sends the notices due, closes
-    /// sessions when a sessions window starts, and refreshes the refusal of new sessions and the
-    /// in-session banners. The clock service calls it every second.
-    public func tick() async throws {
+    /// Moves every active window across the edges it has reached and sends the notices due
+    /// (`advancing`: the clock of one node of the service at a time), and (`applying`: every
+    /// node's clock) closes this node's sessions once while a sessions window is underway and
+    /// refreshes the refusal of new sessions and the in-session banners. Called every second.
+    public func tick(advancing: Bool = true, applying: Bool = true) async throws {
         let now = self.now()
         let windows = try await self.repositories.maintenance.list(endingSince: now.addingTimeInterval(-Self.recentHistory))
         var current: [MaintenanceWindow] = []
         for window in windows {
             guard window.state.isActive else { continue }
             var machine = MaintenanceStateMachine(window: window)
-            let actions = machine.tick(now: now)
+            let actions = advancing ? machine.tick(now: now) : []
             if !actions.isEmpty {
                 try await self.save(machine.window, actions: actions, at: now)
             }
             current.append(machine.window)
         }
+        guard applying else { return }
         let underway = current.first { $0.components.contains(.sessions) && $0.isUnderway(at: now) }
+        // A node that did not move the window across its start (another node did, or this one
+        // started during the window) closes its own sessions when it first sees it underway.
+        if let underway, !self.sessionsClosedFor.contains(underway.id) {
+            self.sessionsClosedFor.insert(underway.id)
+            let closed = await self.sessions.closeAllForMaintenance()
+            self.logger.notice("maintenance underway: this node's live sessions closing", metadata: ["sessions": "\(closed)"])
+        }
         await self.sessions.refuseNewSessions(
             underway.map { window in
                 CoreError(
@@ -243,6 +254,7 @@ public actor StatusDesk: StatusService {
                     "maintenance window changed state",
                     metadata: ["maintenance.id": "\(window.id)", "from": "\(from.rawValue)", "to": "\(to.rawValue)"])
             case .closeSessions:
+                self.sessionsClosedFor.insert(window.id)
                 let closed = await self.sessions.closeAllForMaintenance()
                 self.logger.notice("maintenance started: live sessions closing", metadata: ["sessions": "\(closed)"])
             case .notify:

@@ -53,7 +53,7 @@ struct Mailer: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await self.deliverDue()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.period) }
         }

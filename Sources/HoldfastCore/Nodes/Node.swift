@@ -80,6 +80,15 @@ public protocol NodeRepository: Sendable {
     func list() async throws -> [Node]
     /// Stops (or, with `false`, resumes) new placements on a node; `nil` when there is no such node.
     func setDraining(_ name: String, _ draining: Bool) async throws -> Node?
+
+    /// Takes, or keeps, the lease on a once-only duty (the mailer, retention, drills…) for this
+    /// process: whether it holds the duty now. A duty held by another process is taken only once
+    /// its lease has lapsed, so at most one process runs it at a time.
+    func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool
+    /// Gives a held duty up at once (a clean stop), so another node takes it at its next claim.
+    func releaseDuty(_ duty: String, for registration: NodeRegistration) async throws
+    /// The duties whose lease holds now, and the node holding each.
+    func dutyHolders() async throws -> [String: String]
 }
 
 extension Duration {

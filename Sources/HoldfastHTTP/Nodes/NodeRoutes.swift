@@ -20,7 +20,11 @@ struct NodeRoutes {
         try Self.requireOperator(context)
         let nodes = try await self.nodes.list()
         let open = try await self.sessions.listLive()
-        return ListDTO(items: nodes.map { node in NodeDTO(node, sessions: open.filter { $0.node == node.name }) })
+        let duties = try await self.nodes.dutyHolders()
+        return ListDTO(
+            items: nodes.map { node in
+                NodeDTO(node, sessions: open.filter { $0.node == node.name }, duties: duties.filter { $0.value == node.name }.keys.sorted())
+            })
     }
 
     @Sendable func drain(_ request: Request, context: AppRequestContext) async throws -> NodeDTO {
@@ -41,7 +45,8 @@ struct NodeRoutes {
         context.logger.notice(draining ? "node drained" : "node resumed", metadata: ["node": "\(name)"])
         await self.audit.record(draining ? .nodeDrained : .nodeResumed, by: user, tenant: nil, target: name, context: context)
         let open = try await self.sessions.listLive().filter { $0.node == name }
-        return NodeDTO(node, sessions: open)
+        let duties = try await self.nodes.dutyHolders().filter { $0.value == name }.keys.sorted()
+        return NodeDTO(node, sessions: open, duties: duties)
     }
 
     @discardableResult
@@ -55,7 +60,8 @@ struct NodeRoutes {
 }
 
 /// A node as the API shows it: `liveSessions` counts its sessions that are not closed (held ones
-/// too), `heldSessions` those of them waiting for their user to come back.
+/// too), `heldSessions` those of them waiting for their user to come back, `duties` the once-only
+/// duties it runs now.
 struct NodeDTO: ResponseEncodable {
     var name: String
     var url: String
@@ -65,8 +71,9 @@ struct NodeDTO: ResponseEncodable {
     var startedAt: Date
     var lastSeenAt: Date
     var leaseExpiresAt: Date
+    var duties: [String]
 
-    init(_ node: Node, sessions: [Session]) {
+    init(_ node: Node, sessions: [Session], duties: [String]) {
         self.name = node.name
         self.url = node.url
         self.state = node.state.rawValue
@@ -75,5 +82,6 @@ struct NodeDTO: ResponseEncodable {
         self.startedAt = node.startedAt
         self.lastSeenAt = node.lastSeenAt
         self.leaseExpiresAt = node.leaseExpiresAt
+        self.duties = duties
     }
 }
