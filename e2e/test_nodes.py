@@ -121,7 +121,7 @@ def test_nodes_on_one_database_keep_to_their_own_sessions(binary: Path):
     drop_postgres_database(database, cluster)
 
 
-DUTIES = {"mailer", "breach-warnings", "maintenance-clock", "plan-keeper", "usage-recorder", "retention", "drills"}
+DUTIES = {"mailer", "breach-warnings", "maintenance-clock", "plan-keeper", "node-watch", "usage-recorder", "retention", "drills"}
 
 
 def duty_holders(server, http: requests.Session) -> dict[str, str]:
@@ -184,4 +184,55 @@ def test_each_once_only_duty_runs_on_one_node_and_moves_when_it_dies(binary: Pat
             for name in servers:
                 end_sessions_of(root / name)
             mail.stop()
+    drop_postgres_database(database, cluster)
+
+
+def test_a_node_gone_for_good_closes_its_sessions_as_host_lost_and_the_files_come_back_elsewhere(binary: Path, monkeypatch):
+    from objectstore import CREDENTIALS, MotoServer
+    from test_sessions import wait_for_state
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    database, cluster = fresh_postgres_database()
+    moto = MotoServer()
+    moto.create_bucket("cluster")
+    with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
+        root = Path(directory)
+        # Every node: the same store, the same bucket, the same backup passwords.
+        shared = ("--backup-repository", f"s3:{moto.url}/cluster/holdfast", "--secrets-dir", str(root / "secrets"),
+                  "--grace", "60s", "--snapshot-interval", "10s")
+        servers = {}
+        try:
+            servers["node-a"] = start_server(binary, root / "a", database, ("--node", "node-a", *shared))
+            servers["node-b"] = start_server(binary, root / "b", database, ("--node", "node-b", *shared))
+            a, b = servers["node-a"], servers["node-b"]
+            bob = member(a, email="bob@acme.test")
+            lost = start_session(b, bob)
+            response = bob.put(f"{b.url}/api/v1/workspace/files", params={"path": "thesis.txt"}, data=b"chapter one\n", timeout=30)
+            assert response.status_code == 201, response.text
+            # The change is in a snapshot in the shared bucket within the RPO (10 s here).
+            wait_until(lambda: bob.get(f"{b.url}/api/v1/workspace/snapshots", timeout=120).json()["items"], 90,
+                       "the upload was never snapshotted")
+
+            # node-b is gone for good: killed, its sessions' processes too.
+            b.stop(signal.SIGKILL)
+            end_sessions_of(root / "b")
+            held = wait_for_state(a, bob, lost, "held", timeout=60)
+            assert held["node"] == "node-b" and held["expiresAt"], held
+            closed = wait_for_state(a, bob, lost, "closed", timeout=120)
+            assert closed["closeReason"] == "hostLost", closed
+
+            # Bob's next session starts on node-a with his files from the bucket.
+            again = start_session(a, bob)
+            assert session_state(a, bob, again)["node"] == "node-a"
+            response = bob.get(f"{a.url}/api/v1/workspace/files", params={"path": "thesis.txt"}, timeout=30)
+            assert response.status_code == 200 and response.content == b"chapter one\n", response.text
+            assert "restored" in events(a, bob, again)
+        finally:
+            for server in servers.values():
+                if server.process.poll() is None:
+                    server.stop()
+            for name in ("a", "b"):
+                end_sessions_of(root / name)
+            moto.stop()
     drop_postgres_database(database, cluster)

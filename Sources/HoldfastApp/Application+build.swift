@@ -175,6 +175,12 @@ public func buildServer(
             ("maintenance-clock", MaintenanceClock(desk: statusDesk, interval: .seconds(1), applying: false, logger: logger)),
             ("plan-keeper", PlanKeeper(desk: continuity, repositories: repositories, logger: logger)),
             (
+                "node-watch",
+                NodeWatch(
+                    repositories: repositories, machineConfiguration: .init(heartbeat: configuration.sessions.heartbeat), now: now,
+                    logger: logger)
+            ),
+            (
                 "usage-recorder",
                 UsageRecorder(
                     repositories: repositories,

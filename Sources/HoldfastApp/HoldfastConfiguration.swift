@@ -41,6 +41,9 @@ public struct HoldfastConfiguration: Sendable {
         /// `local:DIR` or `s3:http(s)://HOST:PORT/BUCKET/PREFIX`; `nil` is `local:` the data
         /// directory's `backups` folder.
         public var repository: String?
+        /// Where the tenants' backup passwords are kept; `nil` is the data directory's `secrets`.
+        /// Nodes sharing a backup store must share these (one folder every node mounts).
+        public var secretsDirectory: String?
         /// A live session whose workspace changed is snapshotted this often: the RPO.
         public var snapshotInterval: TimeInterval = 5 * 60
         /// How long one restic command may run (a store that is down makes restic retry for minutes).
@@ -132,7 +135,7 @@ public struct HoldfastConfiguration: Sendable {
     /// tenant and user (`<tenant id>/<user id>.img`); `nil` when `workspaceQuotas` is off.
     public var volumesDirectory: String? { self.workspaceQuotas ? self.absolute("volumes") : nil }
     /// Backup passwords, one 0600 file per tenant.
-    public var secretsDirectory: String { self.absolute("secrets") }
+    public var secretsDirectory: String { self.backups.secretsDirectory ?? self.absolute("secrets") }
     /// restic's cache; safe to delete.
     public var backupCacheDirectory: String { self.absolute("cache/restic") }
     /// The backup repositories' place as given, or the default under the data directory.

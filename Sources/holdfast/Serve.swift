@@ -15,6 +15,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one and prints it.")
     var port = 8080
 
+    @Option(
+        name: .customLong("secrets-dir"),
+        help:
+            "Where the tenants' backup passwords are kept (0700, files 0600); the data directory's secrets folder by default. Nodes sharing a backup store must share it."
+    )
+    var secretsDir: String?
+
     @Option(help: "This server's name among the service's nodes (many servers on one PostgreSQL); the host's name by default.")
     var node: String?
 
@@ -143,6 +150,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationFailure(message: "--grace and --heartbeat must be at least 1s.")
         }
         configuration.backups.repository = self.backupRepository
+        configuration.backups.secretsDirectory = self.secretsDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         configuration.smtp = self.smtp
         configuration.smtpCAFile = self.smtpCAFile
         configuration.smtpCredentials = try Console.parse {

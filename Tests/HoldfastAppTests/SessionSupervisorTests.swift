@@ -292,6 +292,53 @@ struct SessionSupervisorTests {
         #expect(try await fixture.stored(legacy.id).node == "node-a")
     }
 
+    /// A node whose lease lapsed: the node watch holds its sessions from the last traffic known; the
+    /// node, back within the grace, meets the changed record on its next save and adopts the session
+    /// again; a node that never comes back has its sessions closed as "host lost" when their grace ends.
+    @Test func aLostNodesSessionsAreHeldTakenBackOrClosedAsHostLost() async throws {
+        let fixture = try await Fixture()
+        let nodes = fixture.store.repositories.nodes
+        let watch = NodeWatch(
+            repositories: fixture.store.repositories, machineConfiguration: .init(heartbeat: 10),
+            now: { [clock = fixture.clock] in clock.now() },
+            logger: Logger(label: "test"))
+        let bob = User(tenantID: fixture.user.tenantID, email: "bob@acme.test", name: "Bob", role: .member, createdAt: fixture.clock.now())
+        try await fixture.store.repositories.users.create(bob, passwordHash: "h")
+
+        let nodeB = fixture.supervisor(node: "node-b")
+        let nodeC = fixture.supervisor(node: "node-c")
+        _ = try await nodes.register(NodeRegistration(name: "node-b", url: "http://b", identity: "b"), lease: .milliseconds(100))
+        _ = try await nodes.register(NodeRegistration(name: "node-c", url: "http://c", identity: "c"), lease: .milliseconds(100))
+        let onB = try await nodeB.start(kind: .terminal, for: fixture.user)
+        let attachment = try await nodeB.attach(onB.id, user: fixture.user, columns: 80, rows: 24, disconnect: {})
+        let onC = try await nodeC.start(kind: .terminal, for: bob)
+        try await Task.sleep(for: .milliseconds(300))  // neither renews: both leases lapse
+        fixture.clock.advance(by: 5)
+        try await watch.sweep()
+        #expect(try await fixture.stored(onB.id).state == .held)
+        #expect(try await fixture.stored(onC.id).state == .held)
+        #expect(try await fixture.events(onB.id).last == .lost)
+
+        // node-b was only cut off: its next save meets the watch's record, and it adopts the session.
+        await nodeB.detached(attachment, lastTrafficAt: fixture.clock.now())
+        var adopted = false
+        for _ in 0..<200 where !adopted {
+            adopted = try await fixture.events(onB.id).contains(.adopted)
+            if !adopted { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(adopted, "node-b did not take its session back")
+        #expect(await nodeB.liveCount == 1)
+        _ = try await nodes.register(NodeRegistration(name: "node-b", url: "http://b", identity: "b"), lease: .seconds(60))
+
+        // node-c never comes back: at the end of the grace (600 s) its session closes as host lost.
+        fixture.clock.advance(by: 600)
+        try await watch.sweep()
+        let closed = try await fixture.stored(onC.id)
+        #expect(closed.state == .closed)
+        #expect(closed.machine.closeReason == .hostLost)
+        #expect(try await fixture.stored(onB.id).state != .closed)
+    }
+
     /// A drained node starts no new session and says why; lifting the drain lets them start again.
     @Test func aDrainedNodeRefusesNewSessions() async throws {
         let fixture = try await Fixture()

@@ -12,6 +12,8 @@ public struct DeploymentRecord: Codable, Sendable, Hashable {
     public var graceSeconds: Int
     public var drillIntervalSeconds: Int
     public var mailFrom: String
+    /// Set when the server keeps the backup passwords outside its data directory (many nodes).
+    public var secretsDirectory: String?
 
     public init(_ configuration: HoldfastConfiguration) {
         self.snapshotIntervalSeconds = Int(configuration.backups.snapshotInterval)
@@ -20,6 +22,7 @@ public struct DeploymentRecord: Codable, Sendable, Hashable {
         self.graceSeconds = Int(configuration.sessions.grace)
         self.drillIntervalSeconds = Int(configuration.backups.drillInterval)
         self.mailFrom = configuration.mailFrom
+        self.secretsDirectory = configuration.backups.secretsDirectory
     }
 
     /// `configuration` with the recorded server's settings in place of its own.
@@ -31,6 +34,7 @@ public struct DeploymentRecord: Codable, Sendable, Hashable {
         configuration.sessions.grace = TimeInterval(self.graceSeconds)
         configuration.backups.drillInterval = TimeInterval(self.drillIntervalSeconds)
         configuration.mailFrom = self.mailFrom
+        if let secretsDirectory = self.secretsDirectory { configuration.backups.secretsDirectory = secretsDirectory }
         return configuration
     }
 

@@ -435,6 +435,26 @@ public actor SessionSupervisor: SessionService {
             guard let node else { return true }
             return session.node == node || (session.node == nil && includingUnassigned)
         }
+        await self.adopt(sessions)
+        let orphans = try await self.host.runningSessions().filter { self.live[$0] == nil }
+        guard !orphans.isEmpty else { return }
+        Task { [host, logger] in
+            for id in orphans {
+                logger.warning("ending processes of a session that is not live in the store", metadata: ["session.id": "\(id)"])
+                do {
+                    try await host.terminate(id)
+                } catch {
+                    logger.error("could not end an orphaned session's processes", metadata: ["session.id": "\(id)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Takes `sessions` (from the store) in hand: each one's liveness is checked, all at once, and
+    /// its machine told what was found; a session recording another node (or none) is this node's
+    /// from then on.
+    private func adopt(_ sessions: [Session]) async {
+        let node = self.configuration.node
         for var session in sessions {
             session.node = node ?? session.node
             self.live[session.id] = Live(
@@ -454,18 +474,6 @@ public actor SessionSupervisor: SessionService {
             if case .unknown = liveness { self.noteUnknown(liveness, of: session.id) }
             await self.apply(session.id) { machine, now in try machine.adopt(processesAlive: !liveness.isDead, at: now) }
             self.logger.info("session adopted", metadata: ["session.id": "\(session.id)", "liveness": "\(liveness)"])
-        }
-        let orphans = try await self.host.runningSessions().filter { self.live[$0] == nil }
-        guard !orphans.isEmpty else { return }
-        Task { [host, logger] in
-            for id in orphans {
-                logger.warning("ending processes of a session that is not live in the store", metadata: ["session.id": "\(id)"])
-                do {
-                    try await host.terminate(id)
-                } catch {
-                    logger.error("could not end an orphaned session's processes", metadata: ["session.id": "\(id)", "error": "\(error)"])
-                }
-            }
         }
     }
 
@@ -665,13 +673,34 @@ public actor SessionSupervisor: SessionService {
                         failures = 0
                         continue
                     }
-                    // Someone else saved it (a second server on this store, an operator's tool): the
-                    // store's record wins over this copy, which lets the session go rather than write
-                    // over it. Its processes are left to whoever owns the record now.
-                    self.logger.critical(
-                        "a session was saved by someone else; this server lets it go",
-                        metadata: ["session.id": "\(id)", "error": "\(error)", "stored revision": "\(stored?.revision ?? -1)"])
+                    // Someone else saved it: the store's record wins over this copy, never written
+                    // over. Another node that found this node's lease lapsed (it lost the store for a
+                    // while) marked it held: the record is still this node's, which adopts it again as
+                    // after a restart (its clients reconnect). Anyone else (an operator's tool, a
+                    // node that took it over): this server lets it go, processes and all.
                     self.letGo(id)
+                    if let stored, let node = self.configuration.node, stored.node == node, stored.state != .closed {
+                        self.logger.warning(
+                            "a session was marked held while this node's lease had lapsed; adopting it again",
+                            metadata: ["session.id": "\(id)", "stored revision": "\(stored.revision)"])
+                        await self.adopt([stored])
+                    } else if let stored, let node = self.configuration.node, stored.node == node {
+                        // Closed meanwhile as "host lost" (this node was away for the whole grace):
+                        // its processes end here; the workspace stays on disk.
+                        self.logger.critical(
+                            "a session of this node was closed while its lease had lapsed; ending its processes",
+                            metadata: ["session.id": "\(id)", "close reason": "\(stored.machine.closeReason?.rawValue ?? "none")"])
+                        Task { [host, logger] in
+                            do { try await host.terminate(id) } catch {
+                                logger.error(
+                                    "could not end a lost session's processes", metadata: ["session.id": "\(id)", "error": "\(error)"])
+                            }
+                        }
+                    } else {
+                        self.logger.critical(
+                            "a session was saved by someone else; this server lets it go",
+                            metadata: ["session.id": "\(id)", "error": "\(error)", "stored revision": "\(stored?.revision ?? -1)"])
+                    }
                     return
                 } else if failures == 1 || failures % 20 == 0 {
                     self.logger.error(

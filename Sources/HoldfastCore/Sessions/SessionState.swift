@@ -37,6 +37,9 @@ public enum SessionCloseReason: String, Sendable, Codable, Hashable, CaseIterabl
     case startFailed
     /// Nobody attached or resumed before the deadline.
     case expired
+    /// Its node stopped renewing its lease and did not come back within the grace: nobody could
+    /// take a final snapshot, so the user's next session restores the newest verified one.
+    case hostLost
 }
 
 /// The type of a timeline row; the raw values are the wire strings of `GET /sessions/{id}/events`.

@@ -630,6 +630,44 @@ public struct SessionStateMachine: Sendable, Hashable {
         }
     }
 
+    // MARK: Nodes
+
+    /// The session's node stopped renewing its lease (it died, or lost the store), as another node
+    /// records it. Every client went with the node as far as the service can tell, so a starting or
+    /// connected session is held from the last traffic the store knows, for the grace; a held one
+    /// keeps its deadline, and a closing or closed one is left alone. If the node comes back within
+    /// the grace it adopts the session as after a restart.
+    public mutating func hostLost(node: String, at now: Date) -> [Action] {
+        switch self.phase {
+        case .starting, .connected:
+            let lostAt = min(now, self.lastKnownTrafficAt)
+            let expiresAt = lostAt.addingTimeInterval(self.grace)
+            self.phase = .held(lostAt: lostAt, expiresAt: expiresAt)
+            let detail =
+                "node \(node) stopped renewing its lease: held from the last traffic known at \(lostAt.detail) until \(expiresAt.detail)"
+            return [.recordEvent(.init(at: now, type: .lost, detail: detail)), self.persist()]
+        case .held, .closing, .closed:
+            return []
+        }
+    }
+
+    /// The session's node is still down when its grace ends (held), or a grace after it was lost
+    /// mid-close (closing): it closes without a final snapshot, which only its node could take; the
+    /// workspace comes back from the newest verified snapshot on the next start anywhere.
+    public mutating func closeForLostHost(node: String, at now: Date) -> [Action] {
+        switch self.phase {
+        case .held(_, let expiresAt):
+            guard now >= expiresAt else { return [] }
+        case .closing:
+            break
+        case .starting, .connected, .closed:
+            return []
+        }
+        self.phase = .closed(.hostLost)
+        let detail = "node \(node) did not come back: closed without a final snapshot; the next session restores the newest verified one"
+        return [.recordEvent(.init(at: now, type: .closed, detail: detail)), self.persist()]
+    }
+
     // MARK: Helpers
 
     /// The best known last traffic, for a session that has to be dated without any.
