@@ -1,6 +1,7 @@
 """Many servers on one PostgreSQL: each claims its node name with a lease, records itself on the
 sessions it starts, adopts only its own after a restart, and an operator can drain one."""
 
+import os
 import signal
 import subprocess
 import tempfile
@@ -235,4 +236,94 @@ def test_a_node_gone_for_good_closes_its_sessions_as_host_lost_and_the_files_com
             for name in ("a", "b"):
                 end_sessions_of(root / name)
             moto.stop()
+    drop_postgres_database(database, cluster)
+
+
+def node_auth(secret: str, method: str, path: str, node: str, user_id: str, at: float) -> str:
+    """The header a node vouches with (NodeCredential): for checking that forgeries are refused."""
+    import hashlib
+    import hmac
+    stamp = int(at)
+    message = "\n".join([method, path, node, user_id, str(stamp)]).encode()
+    return f"v1;{node};{user_id};{stamp};{hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def test_a_session_is_attached_and_closed_through_any_node(binary: Path):
+    from terminal import Terminal
+    from test_sessions import PROMPT
+
+    database, cluster = fresh_postgres_database()
+    with tempfile.TemporaryDirectory(prefix="holdfast-e2e-") as directory:
+        root = Path(directory)
+        secret = os.urandom(32).hex()
+        secret_file = root / "cluster-secret"
+        secret_file.write_text(secret + "\n")
+        secret_file.chmod(0o600)
+        servers = {}
+        try:
+            for name in ("node-a", "node-b"):
+                servers[name] = start_server(binary, root / name, database,
+                                             ("--node", name, "--cluster-secret-file", str(secret_file)))
+            a, b = servers["node-a"], servers["node-b"]
+            ann = member(a, email="ann@acme.test")
+            session_id = start_session(a, ann)
+            assert session_state(b, ann, session_id)["node"] == "node-a"
+
+            # Attached through node-b (the ticket too comes from node-b): the shell is node-a's.
+            term = Terminal.open(ann, b.url, session_id)
+            term.wait_for(PROMPT)
+            term.run("export MARK=forwarded-$((6*7))")
+            term.drop()
+            # Straight to node-a: the same shell.
+            term = Terminal.open(ann, a.url, session_id)
+            term.wait_for(PROMPT)
+            term.run("echo $MARK")
+            term.wait_for("forwarded-42")
+            term.close()
+            assert "attached" in events(a, ann, session_id)
+
+            # A new session goes to the node with the fewest (node-b here), whichever node was asked;
+            # a drained node gets none, even when it is the one asked.
+            bob = member(a, email="bob@acme.test")
+            response = bob.post(f"{a.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
+            assert response.status_code == 201 and response.json()["node"] == "node-b", response.text
+            operator = a.operator()
+            assert operator.post(f"{a.url}/api/v1/nodes/node-b/drain", timeout=10).json()["state"] == "draining"
+            carol = member(a, email="carol@acme.test")
+            response = carol.post(f"{b.url}/api/v1/sessions", json={"kind": "terminal"}, timeout=30)
+            assert response.status_code == 201 and response.json()["node"] == "node-a", response.text
+            operator.delete(f"{a.url}/api/v1/nodes/node-b/drain", timeout=10)
+
+            # Forged node-to-node requests are refused: a made-up header, one signed with another
+            # secret, and a genuine one replayed ten minutes later.
+            me = ann.get(f"{a.url}/api/v1/auth/me", timeout=10).json()["user"]["id"]
+            path = f"/api/v1/sessions/{session_id}"
+            for header in ("v1;node-b;nobody;0;00",
+                           node_auth("not-the-cluster-secret-at-all-0123456789", "DELETE", path, "node-b", me, time.time()),
+                           node_auth(secret, "DELETE", path, "node-b", me, time.time() - 600)):
+                response = requests.delete(f"{a.url}{path}", headers={"X-Holdfast-Node-Auth": header}, timeout=10)
+                assert response.status_code == 401, response.text
+                assert response.json()["error"]["code"] == "invalid_node_credential"
+            assert session_state(a, ann, session_id)["state"] != "closed"
+
+            # Closed through node-b: node-a closes it.
+            response = ann.delete(f"{b.url}{path}", timeout=30)
+            assert response.status_code in (200, 202), response.text
+            assert response.json()["node"] == "node-a"
+            from test_sessions import wait_for_state
+            wait_for_state(a, ann, session_id, "closed", timeout=60)
+
+            # A node stopped (a rolling upgrade) while a viewer is attached to it through another
+            # node stops on time, and the viewer hears the close.
+            second = start_session(a, ann)
+            term = Terminal.open(ann, b.url, second)
+            term.wait_for(PROMPT)
+            a.stop()
+            assert term.closed.wait(10), "the forwarded viewer was not told its node stopped"
+        finally:
+            for server in servers.values():
+                if server.process.poll() is None:
+                    server.stop()
+            for name in servers:
+                end_sessions_of(root / name)
     drop_postgres_database(database, cluster)

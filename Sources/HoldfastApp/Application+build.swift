@@ -143,7 +143,9 @@ public func buildServer(
                 origins: OriginPolicy(publicOrigin: configuration.publicURL.flatMap(WebOrigin.init)),
                 trustedProxies: configuration.http.trustedProxies,
                 metricsToken: configuration.http.metricsToken,
-                files: files
+                files: files,
+                node: membership.name,
+                nodeCredential: try configuration.node.clusterSecret.map(NodeCredential.init(secret:))
             )
         )
         // Services that run on every node: each looks after this node's own sessions, uploads, lease.

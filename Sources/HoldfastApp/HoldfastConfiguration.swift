@@ -63,6 +63,9 @@ public struct HoldfastConfiguration: Sendable {
         public var name: String?
         /// `nil`: the address and port the server listens on.
         public var advertiseURL: String?
+        /// The secret every node shares, with which one vouches to another for the user it acts
+        /// for (`--cluster-secret-file`); `nil`: this node forwards nothing and accepts nothing forwarded.
+        public var clusterSecret: String?
 
         public init() {}
     }

@@ -18,6 +18,8 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, We
     /// Whether the user came from the sign-in cookie rather than an `Authorization` header: a
     /// browser sends the cookie to us whichever site made the request, so what it may do is narrower.
     var signedInByCookie = false
+    /// The node that forwarded this request for `user` (`NodeCredential`), if one did.
+    var forwardedBy: String?
     /// Who sent the request: the peer, or behind a trusted proxy the client it names
     /// (`ClientAddressMiddleware`); `nil` in-process.
     var client: IPAddress?

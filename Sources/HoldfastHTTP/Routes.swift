@@ -37,6 +37,10 @@ public struct HTTPDependencies: Sendable {
     public var trustedProxies: [IPNetwork]
     /// The token a Prometheus scraper off this host must show (`--metrics-token-file`).
     public var metricsToken: String?
+    /// This server's node name, and the secret it shares with the other nodes (attaches and
+    /// closes that reach a node other than the session's are forwarded to it).
+    public var node: String?
+    public var nodeCredential: NodeCredential?
 
     public init(
         repositories: Repositories,
@@ -59,7 +63,9 @@ public struct HTTPDependencies: Sendable {
         origins: OriginPolicy = OriginPolicy(),
         trustedProxies: [IPNetwork] = [],
         metricsToken: String? = nil,
-        files: (any WorkspaceFileService)? = nil
+        files: (any WorkspaceFileService)? = nil,
+        node: String? = nil,
+        nodeCredential: NodeCredential? = nil
     ) {
         self.repositories = repositories
         self.authenticator = authenticator
@@ -82,6 +88,8 @@ public struct HTTPDependencies: Sendable {
         self.trustedProxies = trustedProxies
         self.metricsToken = metricsToken
         self.files = files
+        self.node = node
+        self.nodeCredential = nodeCredential
     }
 }
 
@@ -122,7 +130,8 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
     router.add(
         middleware: AuthenticationMiddleware(
             authenticator: dependencies.authenticator, cookie: SessionCookie(secure: dependencies.secureCookies),
-            origins: dependencies.origins))
+            origins: dependencies.origins, nodeCredential: dependencies.nodeCredential, users: dependencies.repositories.users,
+            now: dependencies.now))
 
     let openAPI = try Data(contentsOf: resourcesDirectory.appendingPathComponent("openapi.yaml"))
     OperationsRoutes(health: dependencies.health, openAPIDocument: ByteBuffer(bytes: openAPI))
@@ -140,11 +149,14 @@ public func buildRouter(_ dependencies: HTTPDependencies) async throws -> Router
         sessions: dependencies.sessions, continuity: dependencies.continuity, hostCapacity: dependencies.hostCapacity, audit: audit
     )
     .add(to: api)
-    SessionRoutes(sessions: dependencies.sessions, users: dependencies.repositories.users, audit: audit).add(to: api)
+    let forwarding = NodeForwarding(
+        node: dependencies.node, credential: dependencies.nodeCredential, nodes: dependencies.repositories.nodes, now: dependencies.now,
+        liveSessions: { [sessions = dependencies.repositories.sessions] in try await sessions.listLive() })
+    SessionRoutes(sessions: dependencies.sessions, users: dependencies.repositories.users, audit: audit, nodes: forwarding).add(to: api)
     NodeRoutes(nodes: dependencies.repositories.nodes, sessions: dependencies.repositories.sessions, audit: audit).add(to: api)
     TerminalGateway(
         sessions: dependencies.sessions, banners: dependencies.banners, notices: dependencies.notices, now: dependencies.now,
-        origins: dependencies.origins
+        origins: dependencies.origins, nodes: forwarding
     )
     .add(to: api)
     WorkspaceRoutes(workspaces: dependencies.workspaces, audit: audit).add(to: api)

@@ -22,6 +22,13 @@ struct Serve: AsyncParsableCommand {
     )
     var secretsDir: String?
 
+    @Option(
+        name: .customLong("cluster-secret-file"),
+        help:
+            "A file only its owner can read, holding the secret all nodes share (at least 32 characters; or set HOLDFAST_CLUSTER_SECRET): a node that gets an attach or a close for another node's session forwards it with it."
+    )
+    var clusterSecretFile: String?
+
     @Option(help: "This server's name among the service's nodes (many servers on one PostgreSQL); the host's name by default.")
     var node: String?
 
@@ -121,6 +128,9 @@ struct Serve: AsyncParsableCommand {
                 message: "--node \(node): a node name is 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit.")
         }
         configuration.node.name = self.node
+        configuration.node.clusterSecret = try Console.parse {
+            try Secret.read(file: self.clusterSecretFile, environment: "HOLDFAST_CLUSTER_SECRET", flag: "--cluster-secret-file")
+        }
         if let url = self.advertiseURL {
             guard let parsed = URLComponents(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
                 parsed.host?.isEmpty == false, parsed.path.isEmpty || parsed.path == "/", parsed.query == nil

@@ -313,7 +313,9 @@ public actor SessionSupervisor: SessionService {
     public func issueTicket(_ id: Session.ID, for user: User) async throws -> (ticket: String, expiresAt: Date) {
         let session = try await self.stored(id)
         try AccessPolicy.requireAttach(to: session, by: user)
-        guard self.live[id] != nil else {
+        // A session another node runs gets its ticket here too (the attach is forwarded there).
+        let runsElsewhere = session.node != nil && session.node != self.configuration.node && session.state != .closed
+        guard self.live[id] != nil || runsElsewhere else {
             throw CoreError(.conflict, code: "session_closed", message: "The session is closed; start a new session.")
         }
         let ticket = Authenticator.newToken()

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HoldfastCore
 import Hummingbird
 import Logging
@@ -22,6 +23,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
     let authenticator: Authenticator
     let cookie: SessionCookie
     let origins: OriginPolicy
+    /// Checks the headers of requests other nodes forward; `nil` refuses every one.
+    var nodeCredential: NodeCredential?
+    var users: (any UserRepository)?
+    var now: @Sendable () -> Date = { Date() }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -32,7 +37,20 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw APIError(
                 .forbidden, code: "cross_origin", message: "A page of \(origin) may not make changes here; use this service's own pages.")
         }
-        if let header = request.headers[.authorization] {
+        if let vouched = request.headers[HTTPField.Name(NodeCredential.header)!] {
+            // Another node acting for a user it authenticated (never the user's own token).
+            guard let credential = self.nodeCredential, let users = self.users,
+                let (node, userID) = credential.verify(vouched, method: request.method.rawValue, path: request.uri.path, at: self.now()),
+                let user = try await users.find(id: userID)
+            else {
+                context.logger.notice("a node-to-node request was refused (forged, altered, stale, or no cluster secret here)")
+                throw APIError(
+                    .unauthorized, code: "invalid_node_credential",
+                    message: "The node-to-node credential is not valid here; nodes must share one --cluster-secret-file.")
+            }
+            context.user = user
+            context.forwardedBy = node
+        } else if let header = request.headers[.authorization] {
             guard header.lowercased().hasPrefix("bearer "),
                 let found = try await self.authenticator.user(
                     forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))

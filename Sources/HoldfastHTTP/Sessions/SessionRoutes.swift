@@ -7,6 +7,8 @@ struct SessionRoutes {
     let sessions: any SessionService
     let users: any UserRepository
     let audit: AuditRecorder
+    /// A close or an extension of a session another node runs is forwarded there.
+    let nodes: NodeForwarding
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.post("sessions", use: self.start)
@@ -32,15 +34,19 @@ struct SessionRoutes {
         var minutes: Int
     }
 
-    @Sendable func extend(_ request: Request, context: AppRequestContext) async throws -> SessionDTO {
+    @Sendable func extend(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
+        if let owner = try await self.remoteOwner(of: try Self.id(context), for: user, context: context) {
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            return try await self.nodes.forward(request, body: body, to: owner, for: user)
+        }
         let body = try await request.decodeJSON(as: ExtendRequest.self, context: context)
         guard (1...1440).contains(body.minutes) else {
             throw CoreError.invalidInput("invalid_minutes", "Extend by 1 to 1440 minutes (24 hours) at a time.")
         }
         let session = try await self.sessions.extend(try Self.id(context), by: user, seconds: TimeInterval(body.minutes * 60))
         await self.recordIfSomeoneElses(.sessionExtended, session, by: user, detail: "by \(body.minutes) minutes", context: context)
-        return SessionDTO(session)
+        return try SessionDTO(session).response(from: request, context: context)
     }
 
     /// An operator or admin acting on another user's session is a privileged action; a user's own is not.
@@ -57,14 +63,21 @@ struct SessionRoutes {
         var kind: String
     }
 
-    @Sendable func start(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionDTO> {
+    /// Starts a session on the node with the fewest live sessions (this one on a tie, and always
+    /// for a request another node forwarded); another node's answer is passed on as it came.
+    @Sendable func start(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
+        if context.forwardedBy == nil, let target = try await self.nodes.placement() {
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            return try await self.nodes.forward(request, body: body, to: target, for: user)
+        }
         let body = try await request.decodeJSON(as: StartRequest.self, context: context)
         guard let kind = SessionKind(rawValue: body.kind) else {
             throw CoreError.invalidInput("invalid_kind", "'\(body.kind)' is not a session kind; use terminal or desktop.")
         }
         let session = try await self.sessions.start(kind: kind, for: user)
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/sessions/\(session.id)"], response: SessionDTO(session))
+        return try EditedResponse(status: .created, headers: [.location: "/api/v1/sessions/\(session.id)"], response: SessionDTO(session))
+            .response(from: request, context: context)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> ListDTO<SessionDTO> {
@@ -79,11 +92,23 @@ struct SessionRoutes {
 
     /// Starts the close and answers at once: `202` with the session `closing` while its processes
     /// end and its final snapshot is taken (poll `GET /sessions/{id}`), `200` if it was closed already.
-    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionDTO> {
+    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        let session = try await self.sessions.close(try Self.id(context), by: user)
+        let id = try Self.id(context)
+        if let owner = try await self.remoteOwner(of: id, for: user, context: context) {
+            return try await self.nodes.forward(request, body: nil, to: owner, for: user)
+        }
+        let session = try await self.sessions.close(id, by: user)
         await self.recordIfSomeoneElses(.sessionClosed, session, by: user, detail: "", context: context)
-        return EditedResponse(status: session.state == .closed ? .ok : .accepted, response: SessionDTO(session))
+        return try EditedResponse(status: session.state == .closed ? .ok : .accepted, response: SessionDTO(session))
+            .response(from: request, context: context)
+    }
+
+    /// The node to forward to when the session runs on another one (never for a request that
+    /// another node forwarded here: a session is forwarded once, to its own node).
+    private func remoteOwner(of id: Session.ID, for user: User, context: AppRequestContext) async throws -> Node? {
+        guard context.forwardedBy == nil else { return nil }
+        return try await self.nodes.remoteOwner(of: try await self.sessions.session(id, for: user))
     }
 
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> [SessionEventDTO] {

@@ -23,6 +23,8 @@ struct TerminalGateway {
     let notices: SessionNotices
     let now: @Sendable () -> Date
     let origins: OriginPolicy
+    /// Where a session another node runs is attached through.
+    let nodes: NodeForwarding
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.ws("sessions/:id/attach", shouldUpgrade: self.shouldUpgrade, onUpgrade: self.run)
@@ -38,7 +40,10 @@ struct TerminalGateway {
     /// happens, whatever it carries: a page elsewhere must never hold a terminal open.
     @Sendable func shouldUpgrade(_ request: Request, context: AppRequestContext) async throws -> RouterShouldUpgrade {
         _ = try SessionRoutes.id(context)
-        if case .foreign(let origin) = self.origins.check(origin: request.headers[.origin], host: request.head.authority) {
+        // A node forwarding a viewer (it checked the viewer's origin itself) is no page.
+        if context.forwardedBy == nil,
+            case .foreign(let origin) = self.origins.check(origin: request.headers[.origin], host: request.head.authority)
+        {
             context.logger.notice("cross-origin terminal attach refused", metadata: ["origin": "\(origin)"])
             throw APIError(
                 .forbidden, code: "cross_origin",
@@ -107,6 +112,19 @@ struct TerminalGateway {
 
         let traffic = TrafficObserver(now: self.now)
         try await requestContext.channel.pipeline.addHandler(traffic, position: .first).get()
+        // A session another node runs is attached there, through this node.
+        do {
+            if let owner = try await self.nodes.remoteOwner(of: try await self.sessions.session(id, for: user)) {
+                logger.debug("attach forwarded", metadata: ["session.id": "\(id)", "node": "\(owner.name)"])
+                await self.forward(
+                    to: owner, session: id, user: user, columns: columns, rows: rows, inbound: inbound, outbound: outbound,
+                    traffic: traffic, logger: logger)
+                return
+            }
+        } catch {
+            await self.refuse(error, outbound: outbound)
+            return
+        }
         let dropped = NIOLockedValueBox(false)
         let channel = requestContext.channel
         let attachment: TerminalAttachment
