@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 VENV := .venv
 BINARY := .build/debug/holdfast
 
-.PHONY: help run test build build-tests setup-run setup-test test-swift test-e2e lint format clean
+.PHONY: help run test cluster build build-tests setup-run setup-test test-swift test-e2e lint format clean
 
 help:
 	@echo "make run    - install what is missing, build, serve on http://$(HOST):$(PORT) (data in $(DATA_DIR))"
 	@echo "make test   - install what is missing, build, run Swift, PostgreSQL contract and end-to-end tests"
+	@echo "make cluster - three nodes on this machine behind a round-robin front on http://127.0.0.1:8080 (state in ./holdfast-cluster)"
 	@echo "make lint   - check formatting with swift format"
 
 setup-run:
@@ -37,6 +38,13 @@ build-tests:
 
 run: setup-run build
 	$(BINARY) serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+# Three nodes on this one machine (README, "Many nodes"): a throwaway PostgreSQL, an in-memory
+# S3 (moto), shared secrets, nodes on 127.0.0.2-4:8080 and a round-robin front on
+# 127.0.0.1:8080 (HOLDFAST_CLUSTER_PORT); state in ./holdfast-cluster (HOLDFAST_CLUSTER_DIR).
+# Prints the operator's credentials; Ctrl-C stops everything.
+cluster: setup-test build
+	scripts/cluster.sh
 
 # The Swift tests and the e2e suite share one throwaway PostgreSQL cluster, started and
 # stopped by scripts/pg-cluster.sh; HOLDFAST_TEST_POSTGRES_URL points at it.
@@ -77,6 +85,7 @@ bench: setup-test
 	$(VENV)/bin/python bench/density.py
 	$(VENV)/bin/python bench/desktop_bench.py
 	$(VENV)/bin/python bench/files_bench.py
+	scripts/pg-cluster.sh run -- $(VENV)/bin/python bench/nodes_bench.py
 
 # Churn soak (bench/README.md, issue 15): 200 terminal sessions for 10 minutes with random drops,
 # silent links, resumes and expiries, S3 cut for 60 s and one kill -9 of the server; ~16 min

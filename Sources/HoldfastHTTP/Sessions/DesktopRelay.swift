@@ -40,8 +40,9 @@ final class DesktopRelay: Sendable {
                 ChannelOptions.writeBufferWaterMark, value: WriteBufferWaterMark(low: Self.window / 2, high: Self.window)
             ).get()
             let socket = try await ClientBootstrap(group: loop)
-                // Reads grow to 256 KiB while Xvnc has that much to say (a full-screen update).
-                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16384, maximum: 1 << 18))
+                // Reads start small (an idle viewer holds no big buffer) and grow to 256 KiB while Xvnc
+                // has that much to say (a full-screen update).
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 2048, maximum: 1 << 18))
                 .channelInitializer { socket in
                     socket.eventLoop.makeCompletedFuture {
                         try socket.pipeline.syncOperations.addHandler(
