@@ -83,7 +83,9 @@ public func buildServer(
         supervisorConfiguration.snapshotInterval = configuration.backups.snapshotInterval
         let membership = NodeMembership(
             registration: NodeRegistration(
-                name: configuration.resolvedNodeName, url: configuration.resolvedAdvertiseURL,
+                name: try DataDirectory.nodeName(
+                    configuration.dataDirectory, given: configuration.node.name, fallback: configuration.resolvedNodeName),
+                url: configuration.resolvedAdvertiseURL,
                 identity: try DataDirectory.nodeIdentity(configuration.dataDirectory)),
             nodes: repositories.nodes, logger: logger)
         supervisorConfiguration.node = membership.name

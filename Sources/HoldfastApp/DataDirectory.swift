@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastCore
 
 /// The data directory, created on first use and readable by its owner only (it holds
 /// workspaces, backup passwords, the store and mail).
@@ -40,6 +41,26 @@ enum DataDirectory {
                 code: "data_dir_unwritable", message: "Cannot write \(file.path); check the data directory's permissions.", cause: error)
         }
         return identity
+    }
+
+    /// The node name this data directory runs as when `--node` is not given: the first start's
+    /// `fallback` (the host's name), kept in `node-name`, so that a host whose name changes
+    /// (a container's, say) still finds its sessions, which record the node they run on.
+    static func nodeName(_ path: String, given: String?, fallback: String) throws -> String {
+        if let given { return given }
+        let file = URL(fileURLWithPath: path).appendingPathComponent("node-name")
+        if let text = try? String(contentsOf: file, encoding: .utf8),
+            let name = text.split(whereSeparator: \.isNewline).first.map(String.init), Node.isValidName(name)
+        {
+            return name
+        }
+        do {
+            try Data((fallback + "\n").utf8).write(to: file, options: .atomic)
+        } catch {
+            throw AppError(
+                code: "data_dir_unwritable", message: "Cannot write \(file.path); check the data directory's permissions.", cause: error)
+        }
+        return fallback
     }
 
     /// An existing directory keeps no access for its group or others, whatever made it: an

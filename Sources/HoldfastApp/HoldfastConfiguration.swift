@@ -114,7 +114,8 @@ public struct HoldfastConfiguration: Sendable {
 
     public init() {}
 
-    /// The node's name: `--node`, else the host's name cut to what a node name allows.
+    /// The node's name: `--node`, else the host's name cut to what a node name allows (the
+    /// server keeps the name of its first start in the data directory: see `DataDirectory.nodeName`).
     public var resolvedNodeName: String {
         if let name = self.node.name { return name }
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""

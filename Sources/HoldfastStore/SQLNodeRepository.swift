@@ -100,8 +100,9 @@ public struct SQLNodeRepository: NodeRepository {
 
     public func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool {
         try await self.database.withTransaction { sql in
-            // Insert, or take over a lapsed lease, or extend our own; a live lease of another
-            // process is left alone (the WHERE of the upsert).
+            // Insert, or take over a lapsed lease or one whose process is no longer its node's (the
+            // node restarted: the old process is gone), or extend our own; a live lease of another
+            // running process is left alone (the WHERE of the upsert).
             try await sql.raw(
                 """
                 INSERT INTO duties (name, node, instance, lease_expires_at)
@@ -110,6 +111,7 @@ public struct SQLNodeRepository: NodeRepository {
                 ON CONFLICT (name) DO UPDATE SET node = excluded.node, instance = excluded.instance,
                 lease_expires_at = excluded.lease_expires_at
                 WHERE duties.instance = excluded.instance OR duties.lease_expires_at <= \(unsafeRaw: self.now)
+                OR NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.name = duties.node AND nodes.instance = duties.instance)
                 """
             ).run()
             let holder = try await sql.select().column("instance").from("duties").where("name", .equal, duty).first()

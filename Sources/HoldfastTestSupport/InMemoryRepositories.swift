@@ -314,7 +314,11 @@ struct InMemoryNodeRepository: NodeRepository {
     func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool {
         let now = Self.milliseconds(Date())
         return self.store.state.withLock { state in
-            if let held = state.duties[duty], held.instance != registration.instance, held.leaseExpiresAt > now { return false }
+            if let held = state.duties[duty], held.instance != registration.instance, held.leaseExpiresAt > now,
+                state.nodes[held.node]?.instance == held.instance
+            {
+                return false
+            }
             state.duties[duty] = (registration.name, registration.instance, now.addingTimeInterval(lease.timeInterval))
             return true
         }

@@ -83,6 +83,8 @@ struct NodeRepositoryContractTests {
     func aDutyHasOneHolderAtATime(kind: StoreKind) async throws {
         try await withStore(kind) { repositories, _ in
             let nodes = repositories.nodes
+            _ = try await nodes.register(self.a1, lease: .seconds(30))
+            _ = try await nodes.register(self.b, lease: .seconds(30))
             #expect(try await nodes.claimDuty("mailer", for: self.a1, lease: .seconds(30)))
             #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)) == false)
             #expect(try await nodes.claimDuty("retention", for: self.b, lease: .seconds(30)))
@@ -101,6 +103,12 @@ struct NodeRepositoryContractTests {
             #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)) == false)
             try await nodes.releaseDuty("mailer", for: self.a1)
             #expect(try await nodes.claimDuty("mailer", for: self.b, lease: .seconds(30)))
+            // node-b's server restarts (a new process): what the old process held is free at once,
+            // without waiting for its lease.
+            #expect(try await nodes.claimDuty("retention", for: self.a1, lease: .seconds(30)) == false)
+            let bRestarted = NodeRegistration(name: "node-b", url: "http://127.0.0.3:8080", identity: "server-3", instance: "b-again")
+            _ = try await nodes.register(bRestarted, lease: .seconds(30))
+            #expect(try await nodes.claimDuty("retention", for: bRestarted, lease: .seconds(30)))
         }
     }
 

@@ -83,7 +83,8 @@ public protocol NodeRepository: Sendable {
 
     /// Takes, or keeps, the lease on a once-only duty (the mailer, retention, drills…) for this
     /// process: whether it holds the duty now. A duty held by another process is taken only once
-    /// its lease has lapsed, so at most one process runs it at a time.
+    /// its lease has lapsed, or when its process is no longer its node's (that node restarted), so
+    /// at most one process runs it at a time.
     func claimDuty(_ duty: String, for registration: NodeRegistration, lease: Duration) async throws -> Bool
     /// Gives a held duty up at once (a clean stop), so another node takes it at its next claim.
     func releaseDuty(_ duty: String, for registration: NodeRegistration) async throws
