@@ -36,6 +36,30 @@ struct OnceOnly: Service, CustomStringConvertible {
         }
     }
 
+    /// A claim that fails with `RenewalTimedOut` when the store takes longer than `limit` (the
+    /// claim itself is left to finish on its own: a hung query may not heed cancellation).
+    private func claimWithin(_ limit: Duration) async throws -> Bool {
+        let (outcomes, outcome) = AsyncStream.makeStream(of: Result<Bool, any Error>.self)
+        Task {
+            do {
+                outcome.yield(.success(try await self.membership.claim(duty: self.duty)))
+            } catch {
+                outcome.yield(.failure(error))
+            }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            outcome.yield(.failure(RenewalTimedOut()))
+        }
+        defer { timer.cancel() }
+        for await result in outcomes { return try result.get() }
+        throw RenewalTimedOut()
+    }
+
+    private struct RenewalTimedOut: Error, CustomStringConvertible {
+        var description: String { "the store did not answer the renewal in time" }
+    }
+
     /// Runs the duty beside the renewals of its lease until one of them ends: the lease was lost
     /// (the duty is cancelled), the server is stopping (the duty stops gracefully, then the lease is
     /// handed over), or the duty ended by itself (claimed again at the next beat).
@@ -58,8 +82,11 @@ struct OnceOnly: Service, CustomStringConvertible {
                     try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.membership.renewEvery) }
                     guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
                     do {
-                        guard try await self.membership.claim(duty: self.duty) else { return true }
-                        safeUntil = clock.now.advanced(by: self.membership.lease - self.membership.renewEvery)
+                        // A renewal the store does not answer within a beat counts as failed: the duty
+                        // must stop before its lease could lapse, however long the store hangs.
+                        let started = clock.now
+                        guard try await self.claimWithin(self.membership.renewEvery) else { return true }
+                        safeUntil = started.advanced(by: self.membership.lease - self.membership.renewEvery)
                     } catch {
                         self.logger.warning(
                             "could not renew a once-only duty's lease", metadata: ["duty": "\(self.duty)", "error": "\(error)"])
