@@ -46,7 +46,8 @@ extension ResticBackupDriver {
             BackupProgress(fraction: 1, filesDone: total.files, totalFiles: total.files, bytesDone: total.bytes, totalBytes: total.bytes))
         self.logger.debug(
             "Restore finished", metadata: ["tenant.id": "\(tenant)", "user.id": "\(user)", "snapshot.id": "\(found.shortID)"])
-        return RestoreSummary(snapshot: found, files: total.files, bytes: total.bytes, duration: (ContinuousClock.now - started).seconds)
+        return RestoreSummary(
+            snapshot: found, files: total.files, bytes: total.bytes, duration: (ContinuousClock.now - started).timeInterval)
     }
 
     /// A restic `--include` pattern matching exactly `path`: restic patterns are globs, so every

@@ -197,7 +197,7 @@ public struct ResticBackupDriver: BackupDriver {
         return BackupSummary(
             snapshot: snapshot, filesNew: summary.filesNew ?? 0, filesChanged: summary.filesChanged ?? 0,
             filesUnmodified: summary.filesUnmodified ?? 0, bytesAdded: summary.dataAdded ?? 0, totalFiles: totalFiles,
-            totalBytes: totalBytes, duration: (ContinuousClock.now - started).seconds, unreadable: unreadable)
+            totalBytes: totalBytes, duration: (ContinuousClock.now - started).timeInterval, unreadable: unreadable)
     }
 
     /// A folder holding only the empty-workspace marker, made once beside the cache directory

@@ -187,7 +187,7 @@ struct ResticRunner: Sendable {
         let elapsed = ContinuousClock.now - started
         logger.debug(
             "restic ended",
-            metadata: ["restic.exit": "\(exitCode.map(String.init) ?? "signal")", "restic.seconds": "\(elapsed.seconds)"])
+            metadata: ["restic.exit": "\(exitCode.map(String.init) ?? "signal")", "restic.seconds": "\(elapsed.timeInterval)"])
         if let failure = streams.failure {
             throw .unreadableOutput(command, failure)
         }
@@ -225,14 +225,6 @@ struct ResticRunner: Sendable {
         private let state = Mutex(false)
         func pass() { self.state.withLock { $0 = true } }
         var passed: Bool { self.state.withLock { $0 } }
-    }
-}
-
-extension Duration {
-    /// Whole and fractional seconds, for messages and log metadata.
-    var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
 

@@ -61,7 +61,7 @@ struct TenantRepository: Sendable {
         let said = outcome.errorTail.isEmpty ? "" : " (restic said: \(outcome.errorTail))"
         throw CoreError.repositoryUnavailable(
             self.location,
-            "restic \(command) did not finish within \(self.runner.timeout(joining: group).seconds) s and was stopped\(said)",
+            "restic \(command) did not finish within \(self.runner.timeout(joining: group).timeInterval) s and was stopped\(said)",
             advice:
                 "Check that it is reachable (network, endpoint, credentials); for very large workspaces raise the backup command timeout.")
     }

@@ -539,16 +539,6 @@ public actor SessionSupervisor: SessionService {
         return ids.count
     }
 
-    /// Live sessions per tenant (starting, connected or held; not those closing): the usage the
-    /// quiet-window planner learns from.
-    public func activeSessionsPerTenant() -> [Tenant.ID: Int] {
-        var counts: [Tenant.ID: Int] = [:]
-        for entry in self.live.values where [.starting, .connected, .held].contains(entry.machine.state) {
-            counts[entry.session.tenantID, default: 0] += 1
-        }
-        return counts
-    }
-
     // MARK: Carrying out actions
 
     /// Runs one event against a session's machine and carries out what it returns.
